@@ -1,0 +1,27 @@
+"""The pure per-event core: state, features, labels, models, decisions.
+
+Nothing here knows Faust, Kafka or Redis. The live agents and the replay command
+drive the same `LoyaltyEngine`, so the same events in the same order give the
+same outputs.
+"""
+
+from core.campaigns import Campaign, CampaignRule, Catalog, load_catalog
+from core.engine import EngagementOutcome, LoyaltyEngine, PurchaseOutcome
+from core.features import churn_features
+from core.ids import assignment_id, decision_window
+from core.state import CustomerState, PendingLabel
+
+__all__ = [
+    "Campaign",
+    "CampaignRule",
+    "Catalog",
+    "CustomerState",
+    "EngagementOutcome",
+    "LoyaltyEngine",
+    "PendingLabel",
+    "PurchaseOutcome",
+    "assignment_id",
+    "churn_features",
+    "decision_window",
+    "load_catalog",
+]

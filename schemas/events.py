@@ -1,0 +1,99 @@
+"""Inbound events published by point-of-sale systems and apps, keyed by customer id."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# ISO 4217 codes accepted on purchases. Later issues may load these from settings.
+CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "BRL", "MXN", "INR"})
+
+# Events stamped before this, or more than a day ahead of the clock, are not believed.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+
+class EventBase(BaseModel):
+    """Fields every inbound event has. Unknown extra fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: str = Id
+    customer_id: str = Id
+    occurred_at: AwareDatetime
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _sane_time(cls, value: datetime) -> datetime:
+        if value < EARLIEST_EVENT_TIME:
+            raise ValueError(f"occurred_at {value.isoformat()} is before {EARLIEST_EVENT_TIME.date()}")
+        return value.astimezone(timezone.utc)
+
+    @property
+    def ts(self) -> float:
+        """Event time as epoch seconds."""
+        return self.occurred_at.timestamp()
+
+
+class LineItem(BaseModel):
+    """One line of a basket."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sku: str = Field(min_length=1, max_length=64)
+    category: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=10_000)
+    unit_price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
+
+
+class PurchaseEvent(EventBase):
+    """A completed basket at a store or POS terminal (topic `purchases`)."""
+
+    store_id: str = Id
+    items: list[LineItem] = Field(default_factory=list, max_length=500)
+    total: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
+    currency: str = "USD"
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(f"unknown currency {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _total_covers_items(self) -> PurchaseEvent:
+        # Discounts may make the total smaller than the lines, never larger by more than rounding.
+        lines = sum(item.quantity * item.unit_price for item in self.items)
+        if self.items and self.total > lines + 0.01:
+            raise ValueError(f"total {self.total} exceeds the sum of line items {lines:.2f}")
+        return self
+
+
+EngagementType = Literal[
+    "app_open",
+    "email_open",
+    "email_click",
+    "push_open",
+    "offer_viewed",
+    "offer_accepted",
+    "offer_redeemed",
+    "offer_dismissed",
+    "points_redeemed",
+    "review",
+    "support_contact",
+]
+
+
+class EngagementEvent(EventBase):
+    """A touch point outside a purchase (topic `engagements`)."""
+
+    type: EngagementType
+    channel: str = Field(default="app", min_length=1, max_length=32)
+    campaign_id: str | None = Field(default=None, max_length=64)
+    offer_id: str | None = Field(default=None, max_length=64)
+    assignment_id: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,48 @@
+"""Outbound offer assignments (topic `offer-assignments`, keyed by campaign id)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Category = Literal["points", "discount", "cashback", "free_item", "tier_upgrade", "experience"]
+LifecycleStage = Literal["acquisition", "growth", "retention", "win_back"]
+ValueSegment = Literal["high", "medium", "low", "all"]
+
+
+class OfferSnapshot(BaseModel):
+    """The catalog offer as it was when assigned, so senders need no catalog lookup."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offer_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(max_length=500)
+    category: Category
+    lifecycle_stage: LifecycleStage
+    target_value_segment: ValueSegment = "all"
+
+
+class OfferAssignment(BaseModel):
+    """One offer for one customer from one campaign.
+
+    `assignment_id` is derived from campaign, customer and decision window, so a
+    redelivered or replayed assignment carries the same id: consumers dedupe on it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    assignment_id: str
+    campaign_id: str
+    customer_id: str
+    decision_window: str
+    offer: OfferSnapshot
+    offer_config: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
+    model_versions: dict[str, str] = Field(default_factory=dict)
+    reason: str
+    trigger_event_id: str
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
