@@ -1,0 +1,44 @@
+"""Creating the project's topics up front, with the partition count co-partitioning needs."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.settings import Settings
+
+# Base names of the topics the worker reads or writes, all with `settings.partitions`.
+PROJECT_TOPICS = ("purchases", "engagements", "offer-assignments")
+
+
+class TopicMismatch(RuntimeError):
+    """An existing topic has another partition count than the settings say."""
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create missing topics; refuse topics whose partition count breaks co-partitioning."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    metadata = admin.list_topics(timeout=timeout)
+    report, missing = [], []
+    for base in PROJECT_TOPICS:
+        name = settings.topic(base)
+        existing = metadata.topics.get(name)
+        if existing is None or existing.error is not None:
+            missing.append(NewTopic(name, num_partitions=settings.partitions, replication_factor=1))
+            continue
+        count = len(existing.partitions)
+        if count != settings.partitions:
+            raise TopicMismatch(
+                f"topic {name} has {count} partitions but LOYALTY_PARTITIONS is {settings.partitions}: "
+                "customer-keyed topics and tables must have the same count"
+            )
+        report.append(f"{name}: exists ({count} partitions)")
+    for topic, future in admin.create_topics(missing, operation_timeout=timeout).items() if missing else ():
+        try:
+            future.result()
+            report.append(f"{topic}: created ({settings.partitions} partitions)")
+        except KafkaException as error:
+            if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+            report.append(f"{topic}: exists")
+    return report

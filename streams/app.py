@@ -1,0 +1,29 @@
+"""The one Faust app. Agents, web views and commands register themselves by autodiscovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from streams.settings import get_settings
+
+settings = get_settings()
+# Faust creates only the last level of its data directory.
+Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+
+app = faust.App(
+    settings.app_id,
+    broker=settings.faust_broker,
+    store=settings.store,
+    datadir=settings.data_dir,
+    autodiscover=["agents", "streams.web", "streams.commands"],
+    origin="streams",
+    topic_partitions=settings.partitions,
+    topic_replication_factor=1,
+    table_standby_replicas=0,
+    web_bind=settings.web_host,
+    web_port=settings.web_port,
+    web_host=settings.web_host,
+    producer_linger_ms=5,
+)

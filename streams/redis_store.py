@@ -1,0 +1,61 @@
+"""Redis access: the serving copy of each customer's latest scores.
+
+`ScoreStore` is the interface; `RedisScoreStore` talks to a real server and
+`MemoryScoreStore` is its in-memory twin for tests of the pure parts.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+
+class ScoreStore(Protocol):
+    async def put_scores(self, customer_id: str, scores: dict[str, str | float]) -> None: ...
+
+    async def get_scores(self, customer_id: str) -> dict[str, str]: ...
+
+
+class RedisScoreStore:
+    """One hash per customer under `<namespace>:scores:<customer_id>`."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url = url
+        self.namespace = namespace
+        self._client: aioredis.Redis | None = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        # Created lazily so it binds to the event loop that uses it.
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(self.url, decode_responses=True)
+        return self._client
+
+    def key(self, customer_id: str) -> str:
+        return f"{self.namespace}:scores:{customer_id}"
+
+    async def put_scores(self, customer_id: str, scores: dict[str, str | float]) -> None:
+        await self.client.hset(self.key(customer_id), mapping={k: str(v) for k, v in scores.items()})
+
+    async def get_scores(self, customer_id: str) -> dict[str, str]:
+        return await self.client.hgetall(self.key(customer_id))
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class MemoryScoreStore:
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, str]] = {}
+
+    async def put_scores(self, customer_id: str, scores: dict[str, str | float]) -> None:
+        self.data.setdefault(customer_id, {}).update({k: str(v) for k, v in scores.items()})
+
+    async def get_scores(self, customer_id: str) -> dict[str, str]:
+        return dict(self.data.get(customer_id, {}))

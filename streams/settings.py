@@ -1,0 +1,49 @@
+"""All configuration in one place, read from the environment (or a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables are `LOYALTY_<FIELD>`, except the two well-known addresses."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LOYALTY_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Comma-separated host:port list of the Kafka brokers.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:16379/0",
+        validation_alias=AliasChoices("REDIS_URL", "LOYALTY_REDIS_URL"),
+        description="Redis URL for the serving copy of scores (and, later, budgets and caps).",
+    )
+    app_id: str = Field(default="loyalty-streams", description="Faust app id: consumer group and table topic prefix.")
+    topic_prefix: str = Field(default="", description="Prepended to every project topic name (tests use a unique one).")
+    partitions: int = Field(default=4, ge=1, le=256, description="Partitions of every customer-keyed topic and table.")
+    store: str = Field(default="memory://", description="Faust table store URL (memory:// or rocksdb://).")
+    data_dir: str = Field(default=".run/data", description="Faust data directory (table stores, worker state).")
+    web_host: str = Field(default="127.0.0.1", description="Address the worker's HTTP server binds.")
+    web_port: int = Field(default=6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
+    churn_window_days: float = Field(default=30.0, gt=0, description="No purchase within this many days counts as churn.")
+    catalog_file: str | None = Field(default=None, description="Offers and campaigns JSON; the packaged catalog if unset.")
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{hp.strip()}" for hp in self.kafka_bootstrap_servers.split(",") if hp.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The one settings instance of this process."""
+    return Settings()
