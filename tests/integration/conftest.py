@@ -1,0 +1,179 @@
+"""Fixtures that talk to the real Kafka broker and Redis server (see tests/services.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError
+
+from streams.admin import ensure_topics
+from streams.settings import Settings
+from tests import services as service_finder
+
+pytestmark = pytest.mark.integration
+
+_found: dict[str, service_finder.Services] = {}
+
+
+@pytest.fixture(scope="session")
+def services(request) -> service_finder.Services:
+    found = service_finder.resolve()
+    _found["services"] = found
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\nintegration services: {found.describe()}")
+    yield found
+    found.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if "services" in _found:
+        terminalreporter.write_line(f"integration tests used: {_found['services'].describe()}")
+
+
+@pytest.fixture
+def settings(services) -> Settings:
+    """Settings with a unique app id and topic prefix, so reruns never see stale data."""
+    run = uuid.uuid4().hex[:10]
+    return Settings(
+        kafka_bootstrap_servers=services.kafka,
+        redis_url=services.redis_url,
+        app_id=f"loyalty-test-{run}",
+        topic_prefix=f"test-{run}-",
+        partitions=4,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class WorkerProcess:
+    """A real `loyalty worker` subprocess with its own web port and log file."""
+
+    settings: Settings
+    workdir: Path
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "worker.log"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+            "REDIS_URL": self.settings.redis_url,
+            "LOYALTY_APP_ID": self.settings.app_id,
+            "LOYALTY_TOPIC_PREFIX": self.settings.topic_prefix,
+            "LOYALTY_PARTITIONS": str(self.settings.partitions),
+            "LOYALTY_WEB_PORT": str(self.port),
+            "LOYALTY_DATA_DIR": str(self.workdir / "data"),
+        }
+
+    def start(self, timeout: float = 90.0) -> WorkerProcess:
+        self.port = _free_port()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "-l", "info"],
+            env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if self.health()["ready"]:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not ready within {timeout} s:\n{self.log_tail()}")
+
+    def health(self) -> dict:
+        url = f"http://127.0.0.1:{self.port}/api/loyalty/v1/health/"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition") -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = self.health()
+            if predicate(health):
+                return health
+            time.sleep(0.3)
+        raise TimeoutError(f"worker never reached {what}: {self.health()}\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def start_worker(settings, tmp_path):
+    """Factory: start a worker for this test's settings; every one started is stopped."""
+    started: list[WorkerProcess] = []
+    ensure_topics(settings)
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(settings, tmp_path).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def read_topic(settings: Settings, topic: str, *, expect: int, idle: float = 3.0, timeout: float = 60.0) -> list:
+    """Every record of `topic` from the beginning: waits for `expect`, then `idle` s more for extras."""
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    consumer.subscribe([settings.topic(topic)])
+    records, deadline, quiet_since = [], time.monotonic() + timeout, None
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.3)
+            if message is None:
+                if len(records) >= expect:
+                    quiet_since = quiet_since or time.monotonic()
+                    if time.monotonic() - quiet_since >= idle:
+                        break
+                continue
+            if message.error():
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(message.error())
+                continue
+            records.append(message)
+            quiet_since = None
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,60 @@
+"""The Kafka and Redis plumbing on its own, against the real servers."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.admin import TopicMismatch, ensure_topics
+from streams.publisher import EventPublisher
+from streams.redis_store import RedisScoreStore
+from tests.integration.conftest import read_topic
+from tests.unit.factories import purchase
+
+pytestmark = pytest.mark.integration
+
+
+def test_ensure_topics_creates_once_and_refuses_a_partition_mismatch(settings):
+    first = ensure_topics(settings)
+    assert all("created (4 partitions)" in line for line in first), first
+    assert all("exists (4 partitions)" in line for line in ensure_topics(settings))
+
+    other = settings.model_copy(update={"topic_prefix": f"mismatch-{uuid.uuid4().hex[:8]}-"})
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin.create_topics([NewTopic(other.topic("purchases"), num_partitions=2, replication_factor=1)])[
+        other.topic("purchases")
+    ].result(timeout=30)
+    with pytest.raises(TopicMismatch, match="has 2 partitions"):
+        ensure_topics(other)
+
+
+def test_publisher_partitions_like_the_java_client(settings):
+    """Our producer must place a customer where murmur2 (Java, aiokafka, Faust) places it."""
+    ensure_topics(settings)
+    publisher = EventPublisher(settings)
+    customers = [f"cust-{i}" for i in range(40)]
+    for customer in customers:
+        publisher.publish(purchase(customer))
+    assert publisher.flush() == 0
+    records = read_topic(settings, "purchases", expect=len(customers), idle=0.5)
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(settings.partitions))
+    placed = {r.key().decode(): r.partition() for r in records}
+    assert placed == {c: partitioner(c.encode(), all_partitions, all_partitions) for c in customers}
+    assert len(set(placed.values())) == settings.partitions  # the keys spread over all partitions
+
+
+async def test_redis_score_store_round_trip(services):
+    store = RedisScoreStore(services.redis_url, namespace=f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        assert await store.ping()
+        await store.put_scores("c-1", {"churn_probability": 0.25, "churn_risk_band": "LOW"})
+        await store.put_scores("c-1", {"churn_probability": 0.75})
+        assert await store.get_scores("c-1") == {"churn_probability": "0.75", "churn_risk_band": "LOW"}
+        assert await store.get_scores("c-unknown") == {}
+    finally:
+        await store.client.delete(store.key("c-1"))
+        await store.close()
