@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streams streams
+COPY agents agents
+COPY models models
+COPY schemas schemas
+COPY core core
+RUN pip install --no-cache-dir . && mkdir -p /data
+EXPOSE 6066
+CMD ["loyalty", "worker", "-l", "info"]
