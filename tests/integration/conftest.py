@@ -31,8 +31,10 @@ def services(request) -> service_finder.Services:
     found = service_finder.resolve()
     _found["services"] = found
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nintegration services: {found.describe()}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nintegration services: {found.describe()}")
     yield found
     found.stop()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections import Counter
 
 import pytest
@@ -116,3 +118,19 @@ def test_offer_assignments_are_readable_json_for_any_consumer(settings, start_wo
     value = json.loads(record.value().decode("utf-8"))
     assert value["customer_id"] == "c-j" and value["campaign_id"] == "welcome-2026"
     assert value == json.loads(encode(OfferAssignment.model_validate(value)))
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed (scripts/bootstrap installs it)")
+def test_kcat_reads_offer_assignments_as_json(settings, start_worker):
+    start_worker()
+    publisher = EventPublisher(settings)
+    for n, customer in enumerate(("c-k1", "c-k2", "c-k3")):
+        publisher.publish(purchase(customer, day=0, total=10, n=n))
+    assert publisher.flush() == 0
+    read_topic(settings, "offer-assignments", expect=3, idle=0.5)
+    out = subprocess.run(
+        ["kcat", "-b", settings.kafka_bootstrap_servers, "-t", settings.topic("offer-assignments"), "-C", "-e", "-q"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    values = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert sorted(v["customer_id"] for v in values) == ["c-k1", "c-k2", "c-k3"]
