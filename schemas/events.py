@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Literal
+from datetime import datetime, timedelta, timezone
+from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# ISO 4217 codes accepted on purchases. Later issues may load these from settings.
-CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "BRL", "MXN", "INR"})
+# ISO 4217 codes accepted on purchases and payments.
+Currency = Literal["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "BRL", "MXN", "INR"]
+CURRENCIES = frozenset(get_args(Currency))
 
 # Events stamped before this, or more than a day ahead of the clock, are not believed.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_CLOCK_AHEAD = timedelta(days=1)
 
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
 
@@ -31,6 +33,8 @@ class EventBase(BaseModel):
     def _sane_time(cls, value: datetime) -> datetime:
         if value < EARLIEST_EVENT_TIME:
             raise ValueError(f"occurred_at {value.isoformat()} is before {EARLIEST_EVENT_TIME.date()}")
+        if value > datetime.now(timezone.utc) + MAX_CLOCK_AHEAD:
+            raise ValueError(f"occurred_at {value.isoformat()} is more than a day in the future")
         return value.astimezone(timezone.utc)
 
     @property
@@ -50,20 +54,23 @@ class LineItem(BaseModel):
     unit_price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
 
 
+PaymentMethod = Literal["card", "cash", "mobile_wallet", "gift_card", "points", "bank_transfer", "other"]
+PaymentStatus = Literal["paid", "pending", "failed", "refunded"]
+
+
 class PurchaseEvent(EventBase):
-    """A completed basket at a store or POS terminal (topic `purchases`)."""
+    """A basket at a store or POS terminal (topic `purchases`).
+
+    Only `paid` and `pending` baskets count as purchases; `failed` and `refunded`
+    ones are kept as payment history.
+    """
 
     store_id: str = Id
     items: list[LineItem] = Field(default_factory=list, max_length=500)
     total: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
-    currency: str = "USD"
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError(f"unknown currency {value!r}")
-        return value
+    currency: Currency = "USD"
+    payment_method: PaymentMethod = "other"
+    payment_status: PaymentStatus = "paid"
 
     @model_validator(mode="after")
     def _total_covers_items(self) -> PurchaseEvent:
@@ -89,11 +96,31 @@ EngagementType = Literal[
 ]
 
 
+Channel = Literal["app", "email", "push", "sms", "web", "store", "call_center", "social"]
+
+
 class EngagementEvent(EventBase):
     """A touch point outside a purchase (topic `engagements`)."""
 
     type: EngagementType
-    channel: str = Field(default="app", min_length=1, max_length=32)
+    channel: Channel = "app"
     campaign_id: str | None = Field(default=None, max_length=64)
     offer_id: str | None = Field(default=None, max_length=64)
     assignment_id: str | None = Field(default=None, max_length=64)
+
+
+PaymentType = Literal["bill_due", "bill_paid", "payment_failed", "payment_late"]
+
+
+class PaymentEvent(EventBase):
+    """A bill or instalment event from billing (topic `payments`), for payment default risk.
+
+    Kept apart from purchases: a bill is due, paid, failed or late independently of
+    any basket, and billing systems publish it, not the POS.
+    """
+
+    type: PaymentType
+    bill_id: str = Id
+    amount: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
+    currency: Currency = "USD"
+    due_at: AwareDatetime | None = None

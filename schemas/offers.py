@@ -46,3 +46,26 @@ class OfferAssignment(BaseModel):
     trigger_event_id: str
     issued_at: AwareDatetime
     expires_at: AwareDatetime
+
+
+BadgeType = Literal["achievement", "milestone", "tier", "streak", "challenge"]
+
+
+class BadgeAward(BaseModel):
+    """A gamification badge earned by a customer (topic `badge-awards`, keyed by customer id).
+
+    `award_id` is derived from badge and customer (and the period for repeatable
+    badges), so a replayed award carries the same id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    award_id: str
+    badge_id: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=500)
+    badge_type: BadgeType = "achievement"
+    awarded_at: AwareDatetime
+    trigger_event_id: str

@@ -1,0 +1,46 @@
+"""Every topic's contract in one list: its name, key, value model and direction.
+
+The worker declares its topics from this list, the JSON Schema export writes one
+file per entry, and the README's topic table describes the same entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from schemas.deadletter import DeadLetter
+from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
+from schemas.offers import BadgeAward, OfferAssignment
+from schemas.scores import CustomerScores
+
+
+@dataclass(frozen=True)
+class Contract:
+    name: str
+    key: str
+    model: type[BaseModel]
+    direction: Literal["in", "out"]
+    customer_keyed: bool
+    description: str
+    kafka: bool = True  # False: a record served by the API and Redis, not a topic
+
+    @property
+    def event_type(self) -> str:
+        """The `event-type` header value of this topic's records."""
+        return self.name.removesuffix("s")
+
+
+CONTRACTS: tuple[Contract, ...] = (
+    Contract("purchases", "customer_id", PurchaseEvent, "in", True, "Baskets from point-of-sale systems."),
+    Contract("engagements", "customer_id", EngagementEvent, "in", True, "App, message and offer interactions."),
+    Contract("payments", "customer_id", PaymentEvent, "in", True, "Bills due, paid, failed or late."),
+    Contract("offer-assignments", "campaign_id", OfferAssignment, "out", False, "Offers for messaging services."),
+    Contract("badge-awards", "customer_id", BadgeAward, "out", True, "Gamification badges earned."),
+    Contract("dead-letters", "source record key", DeadLetter, "out", False, "Records that could not be processed."),
+    Contract("customer-scores", "customer_id", CustomerScores, "out", True, "Per-customer scores (API, Redis).", kafka=False),
+)
+
+BY_NAME = {c.name: c for c in CONTRACTS}
