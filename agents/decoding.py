@@ -1,35 +1,44 @@
-"""Record to canonical event, or a counted, logged invalid record. Never raises."""
+"""The two places a record can fail, each ending in a dead letter instead of a crash."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import logging
+from typing import Any, Callable, TypeVar
 
 from faust.types import EventT
 from pydantic import BaseModel
 
 from schemas import InvalidEvent, decode
-from streams.counters import InvalidRecord
-from streams.runtime import counters, invalid_events
+from streams.runtime import counters, dead_letters
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("loyalty.agents")
 
 
-def decode_record(event: EventT, model: type[M]) -> M | None:
+async def decode_or_dead_letter(event: EventT, model: type[M]) -> M | None:
+    """The record as a canonical event, or None after dead-lettering it with the reason."""
     message = event.message
     counters.events_in[message.topic] += 1
-    raw, key = message.value, message.key
     try:
-        decoded = decode(model, raw)
+        decoded = decode(model, message.value)
         customer_id = getattr(decoded, "customer_id", None)
-        if customer_id is not None and key != customer_id.encode():
-            # A record under another key lives on another partition than the
+        if customer_id is not None and message.key != customer_id.encode():
+            # Under another key the record sits on another partition than the
             # customer's state: processing it would split that state.
-            raise InvalidEvent(f"record key {key!r} is not the customer_id {customer_id!r}")
+            raise InvalidEvent(f"record key {message.key!r} is not the customer_id {customer_id!r}")
         return decoded
     except InvalidEvent as error:
-        invalid_events.record(InvalidRecord(message.topic, message.partition, message.offset, error.reason, raw, key))
+        await dead_letters.send(message, error.reason)
     except Exception as error:  # noqa: BLE001 - whatever the bytes, the stream goes on
-        invalid_events.record(
-            InvalidRecord(message.topic, message.partition, message.offset, f"unexpected {type(error).__name__}: {error}", raw, key)
-        )
+        await dead_letters.send(message, f"undecodable ({type(error).__name__}): {error}")
     return None
+
+
+async def run_core(event: EventT, step: Callable[..., Any], *args: Any) -> Any | None:
+    """Call a pure core step; a failure dead-letters the record as a processing error."""
+    try:
+        return step(*args)
+    except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
+        log.exception("processing failed at %s:%s@%s", event.message.topic, event.message.partition, event.message.offset)
+        await dead_letters.send(event.message, f"{type(error).__name__}: {error}", kind="processing")
+        return None

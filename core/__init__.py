@@ -6,7 +6,7 @@ same outputs.
 """
 
 from core.campaigns import Campaign, CampaignRule, Catalog, load_catalog
-from core.engine import EngagementOutcome, LoyaltyEngine, PurchaseOutcome
+from core.engine import EngagementOutcome, LoyaltyEngine, PurchaseOutcome, StateOutcome
 from core.features import churn_features
 from core.ids import assignment_id, decision_window
 from core.state import CustomerState, PendingLabel
@@ -20,6 +20,7 @@ __all__ = [
     "LoyaltyEngine",
     "PendingLabel",
     "PurchaseOutcome",
+    "StateOutcome",
     "assignment_id",
     "churn_features",
     "decision_window",

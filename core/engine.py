@@ -11,7 +11,7 @@ from core.ids import assignment_id, decision_window
 from core.labels import resolve_churn_on_purchase
 from core.state import CustomerState, PendingLabel
 from models.churn import ChurnModel
-from schemas.events import EngagementEvent, PurchaseEvent
+from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 from schemas.offers import OfferAssignment
 
 
@@ -27,8 +27,13 @@ class PurchaseOutcome:
 
 
 @dataclass(frozen=True)
-class EngagementOutcome:
+class StateOutcome:
+    """An event that only changes the customer's state."""
+
     state: CustomerState
+
+
+EngagementOutcome = StateOutcome
 
 
 class LoyaltyEngine:
@@ -47,6 +52,11 @@ class LoyaltyEngine:
         state = state if state is not None else CustomerState(event.customer_id)
         now = event.ts
         learned = 0
+
+        if event.payment_status in ("failed", "refunded"):
+            # Not a purchase: no label resolves, nothing is scored or offered.
+            state = state.with_payment(f"purchase_{event.payment_status}", now)
+            return PurchaseOutcome(state=state, scores={}, risk_band="", assignments=(), learned=0)
 
         example = resolve_churn_on_purchase(state.pending_churn, now, self.churn_window_days)
         if example is not None:
@@ -97,6 +107,10 @@ class LoyaltyEngine:
             learned=learned,
         )
 
-    def on_engagement(self, state: CustomerState | None, event: EngagementEvent) -> EngagementOutcome:
+    def on_engagement(self, state: CustomerState | None, event: EngagementEvent) -> StateOutcome:
         state = state if state is not None else CustomerState(event.customer_id)
-        return EngagementOutcome(state=state.with_engagement(event.ts))
+        return StateOutcome(state=state.with_engagement(event.ts))
+
+    def on_payment(self, state: CustomerState | None, event: PaymentEvent) -> StateOutcome:
+        state = state if state is not None else CustomerState(event.customer_id)
+        return StateOutcome(state=state.with_payment(event.type, event.ts))

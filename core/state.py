@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+PAYMENT_ISSUES = frozenset({"payment_failed", "payment_late", "purchase_failed"})
+
 # How many campaign decision windows a customer remembers (oldest dropped first).
 MAX_REMEMBERED_CAMPAIGNS = 32
 
@@ -32,6 +34,9 @@ class CustomerState:
     last_engagement_at: float | None = None
     pending_churn: PendingLabel | None = None
     offers_received: int = 0
+    # payment history: bill_due, bill_paid, payment_failed, payment_late, purchase_failed, purchase_refunded
+    payment_counts: dict[str, int] = field(default_factory=dict)
+    last_payment_issue_at: float | None = None
     # campaign id -> last decision window in which it assigned an offer to this customer
     campaign_windows: dict[str, str] = field(default_factory=dict)
 
@@ -59,6 +64,14 @@ class CustomerState:
             engagement_count=self.engagement_count + 1,
             last_engagement_at=max(at, self.last_engagement_at or at),
         )
+
+    def with_payment(self, kind: str, at: float) -> CustomerState:
+        """Count one payment-history event; failures and late payments are issues."""
+        counts = dict(self.payment_counts)
+        counts[kind] = counts.get(kind, 0) + 1
+        issue = kind in PAYMENT_ISSUES
+        last_issue = max(at, self.last_payment_issue_at or at) if issue else self.last_payment_issue_at
+        return replace(self, payment_counts=counts, last_payment_issue_at=last_issue)
 
     def with_assignment(self, campaign_id: str, window: str) -> CustomerState:
         windows = {k: v for k, v in self.campaign_windows.items() if k != campaign_id}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from schemas import CONTRACTS
 from streams.settings import Settings
 
 # Base names of the topics the worker reads or writes, all with `settings.partitions`.
-PROJECT_TOPICS = ("purchases", "engagements", "offer-assignments")
+PROJECT_TOPICS = tuple(c.name for c in CONTRACTS if c.kafka)
 
 
 class TopicMismatch(RuntimeError):

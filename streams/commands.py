@@ -9,9 +9,10 @@ import uuid
 
 import click
 from confluent_kafka import Consumer, KafkaError
-from faust.cli import option
+from faust.cli import argument, option
 
 from core.simulator import simulate as simulated_events
+from schemas import jsonschema
 from streams.admin import ensure_topics
 from streams.app import app, settings
 from streams.publisher import EventPublisher
@@ -22,6 +23,22 @@ async def create_topics(self) -> None:
     """Create the project's topics with LOYALTY_PARTITIONS partitions (safe to repeat)."""
     for line in ensure_topics(settings):
         self.say(line)
+
+
+@app.command(
+    argument("action", type=click.Choice(["export", "check"])),
+    argument("directory", default="docs/schemas", required=False),
+)
+async def schemas(self, action: str, directory: str) -> None:
+    """export: write one JSON Schema per topic into DIRECTORY; check: fail if they are stale."""
+    if action == "export":
+        for path in jsonschema.export(directory):
+            self.say(f"wrote {path}")
+        return
+    stale = jsonschema.stale(directory)
+    if stale:
+        raise SystemExit(f"stale or missing in {directory}: {', '.join(stale)} (run: loyalty schemas export {directory})")
+    self.say(f"{directory}: every topic schema is current")
 
 
 @app.command(

@@ -1,38 +1,28 @@
-"""The project's topics. Customer-keyed ones share one partition count (and murmur2)."""
+"""The project's Kafka topics, declared from the contracts in `schemas.topics`.
+
+Customer-keyed topics share one partition count with the customers table; every
+value is raw bytes here, decoded and validated by the agents, so a bad record is
+dead-lettered instead of failing inside Faust's deserializer.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from schemas import CONTRACTS
 from streams.app import app, settings
 
 
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    key: str
-    value: str
-    customer_keyed: bool
+def _declare(name: str):
+    return app.topic(
+        settings.topic(name), key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw", partitions=settings.partitions,
+    )
 
 
-# Base names; the settings' prefix is applied by `settings.topic`.
-SPECS = (
-    TopicSpec("purchases", "customer_id", "schemas.PurchaseEvent", True),
-    TopicSpec("engagements", "customer_id", "schemas.EngagementEvent", True),
-    TopicSpec("offer-assignments", "campaign_id", "schemas.OfferAssignment", False),
-)
+by_name = {c.name: _declare(c.name) for c in CONTRACTS if c.kafka}
 
-# Values are raw bytes: the agents decode and validate them, so a bad record is
-# counted and skipped instead of failing inside Faust's deserializer.
-purchases = app.topic(
-    settings.topic("purchases"), key_type=bytes, value_type=bytes,
-    key_serializer="raw", value_serializer="raw", partitions=settings.partitions,
-)
-engagements = app.topic(
-    settings.topic("engagements"), key_type=bytes, value_type=bytes,
-    key_serializer="raw", value_serializer="raw", partitions=settings.partitions,
-)
-offer_assignments = app.topic(
-    settings.topic("offer-assignments"), key_type=bytes, value_type=bytes,
-    key_serializer="raw", value_serializer="raw", partitions=settings.partitions,
-)
+purchases = by_name["purchases"]
+engagements = by_name["engagements"]
+payments = by_name["payments"]
+offer_assignments = by_name["offer-assignments"]
+badge_awards = by_name["badge-awards"]
+dead_letters = by_name["dead-letters"]

@@ -1,5 +1,4 @@
 from core import LoyaltyEngine, assignment_id, churn_features, load_catalog
-from core.features import DAY
 from core.simulator import simulate
 from schemas import OfferAssignment, PurchaseEvent
 from tests.unit.factories import engagement, purchase
@@ -107,5 +106,5 @@ def test_state_is_not_mutated_by_processing():
     core = engine()
     state = core.on_purchase(None, purchase(day=0)).state
     before = state.to_dict()
-    core.on_purchase(state, purchase(day=3 * DAY, n=1))
+    core.on_purchase(state, purchase(day=3, n=1))
     assert state.to_dict() == before

@@ -1,0 +1,50 @@
+"""Where every record that cannot be processed goes: the `dead-letters` topic.
+
+The original bytes, the source coordinates and the reason travel with it; the
+offset moves on and a counter shows it. Nothing here raises into the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from faust.types import Message
+
+from schemas import DeadLetter, encode
+from schemas.deadletter import ErrorKind
+from schemas.headers import headers_for
+from streams.counters import Counters
+
+log = logging.getLogger("loyalty.dead_letters")
+
+
+class DeadLetterSink:
+    def __init__(self, topic, counters: Counters) -> None:
+        self.topic = topic
+        self.counters = counters
+
+    async def send(self, message: Message, error: str, kind: ErrorKind = "invalid") -> DeadLetter:
+        letter = DeadLetter.build(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            error=error,
+            kind=kind,
+            record_timestamp=message.timestamp,
+        )
+        await self.topic.send(
+            key=message.key,
+            value=encode(letter),
+            headers=headers_for("dead-letters", **{"source-topic": message.topic, "error-kind": kind}),
+        )
+        self.counters.dead_lettered[message.topic] += 1
+        self.counters.last_dead_letter = {
+            "topic": message.topic, "partition": message.partition, "offset": message.offset, "error": error,
+        }
+        log.warning(
+            "dead-lettered %s record: topic=%s partition=%s offset=%s reason=%s",
+            kind, message.topic, message.partition, message.offset, error,
+        )
+        return letter
