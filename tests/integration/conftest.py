@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError
 
 from streams.admin import ensure_topics
 from streams.settings import Settings
+from tests import schema_consumer
 from tests import services as service_finder
 
 pytestmark = pytest.mark.integration
@@ -152,7 +153,11 @@ def start_worker(settings, tmp_path):
 
 
 def read_topic(settings: Settings, topic: str, *, expect: int, idle: float = 3.0, timeout: float = 60.0) -> list:
-    """Every record of `topic` from the beginning: waits for `expect`, then `idle` s more for extras."""
+    """Every record of `topic` from the beginning: waits for `expect`, then `idle` s more for extras.
+
+    Each record is validated against the topic's exported JSON Schema file, so
+    everything the worker produces in these tests passes an outside consumer's check.
+    """
     consumer = Consumer({
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "group.id": f"reader-{uuid.uuid4().hex[:8]}",
@@ -174,6 +179,7 @@ def read_topic(settings: Settings, topic: str, *, expect: int, idle: float = 3.0
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     raise RuntimeError(message.error())
                 continue
+            schema_consumer.validate(topic, message.value())
             records.append(message)
             quiet_since = None
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from core import assignment_id, decision_window
-from schemas import OfferAssignment, encode
+from schemas import DeadLetter, OfferAssignment, encode
 from streams.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 from tests.unit.factories import engagement, purchase, purchase_json
@@ -74,8 +75,17 @@ def test_purchases_become_offer_assignments(settings, start_worker, services):
         assert 0.0 <= offer.scores["churn_probability"] <= 1.0
         assert json.loads(record.value())["offer"]["category"] in {"points", "cashback"}
 
-    # The malformed records were counted with their reasons, not fatal.
-    assert health["counters"]["invalid_events"] == {purchases: len(MALFORMED)}
+    # The malformed records were dead-lettered with their reasons and bytes, not fatal.
+    assert health["counters"]["dead_lettered"] == {purchases: len(MALFORMED)}
+    assert health["counters"]["processed"][purchases] == purchases_sent - len(MALFORMED)
+    letters = [DeadLetter.model_validate_json(r.value()) for r in read_topic(settings, "dead-letters", expect=4)]
+    assert len(letters) == len(MALFORMED)
+    by_bytes = {base64.b64decode(d.value_base64): d for d in letters}
+    for key, value, reason in MALFORMED:
+        letter = by_bytes[value]
+        assert reason in letter.error
+        assert letter.source_topic == purchases and letter.error_kind == "invalid"
+        assert base64.b64decode(letter.key_base64) == key
     log = worker.log_path.read_text()
     for _, _, reason in MALFORMED:
         assert reason in log, f"reason {reason!r} not logged"
