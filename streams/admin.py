@@ -16,19 +16,32 @@ class TopicMismatch(RuntimeError):
     """An existing topic has another partition count than the settings say."""
 
 
+def source_topics(settings: Settings) -> list[str]:
+    """The vendor topics of the configured data-source mappings (with the topic prefix)."""
+    if not settings.sources_dir:
+        return []
+    from schemas.mapping import load_mappings
+
+    return [settings.topic(m.topic) for m in load_mappings(settings.sources_dir)]
+
+
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Create missing topics; refuse topics whose partition count breaks co-partitioning."""
+    """Create missing topics; refuse project topics whose partition count breaks co-partitioning.
+
+    Vendor source topics are created when missing but any partition count is
+    accepted: their agents hold no state and re-key every record by customer.
+    """
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     metadata = admin.list_topics(timeout=timeout)
     report, missing = [], []
-    for base in PROJECT_TOPICS:
-        name = settings.topic(base)
+    project = [settings.topic(base) for base in PROJECT_TOPICS]
+    for name in project + source_topics(settings):
         existing = metadata.topics.get(name)
         if existing is None or existing.error is not None:
             missing.append(NewTopic(name, num_partitions=settings.partitions, replication_factor=1))
             continue
         count = len(existing.partitions)
-        if count != settings.partitions:
+        if name in project and count != settings.partitions:
             raise TopicMismatch(
                 f"topic {name} has {count} partitions but LOYALTY_PARTITIONS is {settings.partitions}: "
                 "customer-keyed topics and tables must have the same count"

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
     churn_window_days: float = Field(default=30.0, gt=0, description="No purchase within this many days counts as churn.")
     catalog_file: str | None = Field(default=None, description="Offers and campaigns JSON; the packaged catalog if unset.")
+    sources_dir: str | None = Field(
+        default=None, description="Folder (or file) of POS vendor mappings (YAML); each source topic is consumed."
+    )
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"
 
     def topic(self, name: str) -> str:

@@ -87,6 +87,7 @@ class WorkerProcess:
             "LOYALTY_PARTITIONS": str(self.settings.partitions),
             "LOYALTY_WEB_PORT": str(self.port),
             "LOYALTY_DATA_DIR": str(self.workdir / "data"),
+            **({"LOYALTY_SOURCES_DIR": self.settings.sources_dir} if self.settings.sources_dir else {}),
         }
 
     def start(self, timeout: float = 90.0) -> WorkerProcess:
@@ -140,10 +141,10 @@ class WorkerProcess:
 def start_worker(settings, tmp_path):
     """Factory: start a worker for this test's settings; every one started is stopped."""
     started: list[WorkerProcess] = []
-    ensure_topics(settings)
 
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(settings, tmp_path).start()
+    def start(custom: Settings | None = None) -> WorkerProcess:
+        ensure_topics(custom or settings)
+        worker = WorkerProcess(custom or settings, tmp_path).start()
         started.append(worker)
         return worker
 

@@ -108,3 +108,30 @@ def test_state_is_not_mutated_by_processing():
     before = state.to_dict()
     core.on_purchase(state, purchase(day=3, n=1))
     assert state.to_dict() == before
+
+
+def test_failed_and_refunded_baskets_are_payment_history_not_purchases():
+    core = engine()
+    state = core.on_purchase(None, purchase(day=0, total=20)).state
+    failed = core.on_purchase(state, purchase(day=1, total=400, n=1, payment_status="failed"))
+    assert failed.assignments == () and failed.learned == 0
+    assert failed.state.purchase_count == 1 and failed.state.total_spend == 20
+    assert failed.state.payment_counts == {"purchase_failed": 1}
+    assert failed.state.last_payment_issue_at == purchase(day=1).ts
+    refunded = core.on_purchase(failed.state, purchase(day=2, total=20, n=2, payment_status="refunded"))
+    assert refunded.state.payment_counts == {"purchase_failed": 1, "purchase_refunded": 1}
+    assert refunded.state.last_payment_issue_at == purchase(day=1).ts  # a refund is no payment issue
+
+
+def test_payment_events_count_by_type():
+    from schemas import PaymentEvent
+    from tests.unit.factories import T0
+
+    core, state = engine(), None
+    for day, kind in enumerate(["bill_due", "bill_paid", "bill_due", "payment_late"]):
+        event = PaymentEvent(event_id=f"b{day}", customer_id="c", occurred_at=T0.replace(day=1 + day),
+                             type=kind, bill_id=f"bill-{day // 2}", amount=50)
+        state = core.on_payment(state, event).state
+    assert state.payment_counts == {"bill_due": 2, "bill_paid": 1, "payment_late": 1}
+    assert state.last_payment_issue_at == T0.replace(day=4).timestamp()
+    assert state.purchase_count == 0
