@@ -44,14 +44,14 @@ class EventBase(BaseModel):
 
 
 class LineItem(BaseModel):
-    """One line of a basket."""
+    """One line of a basket. Amounts and quantities are strict: a JSON string is refused, not coerced."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     sku: str = Field(min_length=1, max_length=64)
     category: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=10_000)
-    unit_price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
+    quantity: int = Field(ge=1, le=10_000, strict=True)
+    unit_price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, strict=True)
 
 
 PaymentMethod = Literal["card", "cash", "mobile_wallet", "gift_card", "points", "bank_transfer", "other"]
@@ -67,7 +67,7 @@ class PurchaseEvent(EventBase):
 
     store_id: str = Id
     items: list[LineItem] = Field(default_factory=list, max_length=500)
-    total: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
+    total: float = Field(ge=0, le=10_000_000, allow_inf_nan=False, strict=True)
     currency: Currency = "USD"
     payment_method: PaymentMethod = "other"
     payment_status: PaymentStatus = "paid"
@@ -121,6 +121,6 @@ class PaymentEvent(EventBase):
 
     type: PaymentType
     bill_id: str = Id
-    amount: float = Field(ge=0, le=10_000_000, allow_inf_nan=False)
+    amount: float = Field(ge=0, le=10_000_000, allow_inf_nan=False, strict=True)
     currency: Currency = "USD"
     due_at: AwareDatetime | None = None

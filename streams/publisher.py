@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from schemas import EngagementEvent, PurchaseEvent, encode
+from schemas import EngagementEvent, PaymentEvent, PurchaseEvent, encode
+from schemas.headers import headers_for
 from streams.settings import Settings
 
 
@@ -18,6 +19,9 @@ def producer_config(settings: Settings, **overrides) -> dict:
         "linger.ms": 10,
         **overrides,
     }
+
+
+TOPIC_OF = {PurchaseEvent: "purchases", EngagementEvent: "engagements", PaymentEvent: "payments"}
 
 
 class EventPublisher:
@@ -35,13 +39,14 @@ class EventPublisher:
         else:
             self.failed.append(str(error))
 
-    def publish(self, event: PurchaseEvent | EngagementEvent) -> None:
-        kind = "purchase" if isinstance(event, PurchaseEvent) else "engagement"
-        topic = self.settings.topic("purchases" if kind == "purchase" else "engagements")
-        self.publish_raw(topic, event.customer_id.encode(), encode(event), kind)
+    def publish(self, event: PurchaseEvent | EngagementEvent | PaymentEvent) -> None:
+        """Send a canonical event to its topic, keyed by its customer."""
+        base = TOPIC_OF[type(event)]
+        self.publish_raw(self.settings.topic(base), event.customer_id.encode(), encode(event), headers_for(base))
 
-    def publish_raw(self, topic: str, key: bytes | None, value: bytes, kind: str = "raw") -> None:
-        headers = [("event-type", kind.encode()), ("content-type", b"application/json")]
+    def publish_raw(self, topic: str, key: bytes | None, value: bytes, headers: list | None = None) -> None:
+        """Send bytes as they are (vendor payloads, or anything a test needs to be broken)."""
+        headers = headers or [("content-type", b"application/json")]
         while True:
             try:
                 self.producer.produce(topic, key=key, value=value, headers=headers, on_delivery=self._on_delivery)

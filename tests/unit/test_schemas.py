@@ -37,6 +37,8 @@ def test_offsets_are_normalised_to_utc():
         (raw(purchase_json(occurred_at="2026-03-02T12:00:00")), "occurred_at: Input should have timezone info"),
         (raw(purchase_json(occurred_at="1970-01-01T00:00:00Z")), "is before 2000-01-01"),
         (raw(purchase_json(customer_id="has space")), "customer_id: String should match pattern"),
+        (raw(purchase_json(total="20.0")), "total: Input should be a valid number"),
+        (raw(purchase_json(schema_version=2)), "schema_version: Input should be 1"),
         (raw(purchase_json(items=[{"sku": "S", "category": "c", "quantity": 0, "unit_price": 1}])), "items.0.quantity"),
     ],
 )
