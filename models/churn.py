@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from river import compose, linear_model, optim, preprocessing
+from models.linear import LinearClassifier
 
 RiskBand = Literal["LOW", "MEDIUM", "HIGH"]
 
+# How many factors an explanation lists at most.
+MAX_FACTORS = 5
 
-class ChurnModel:
-    """Online logistic regression on scaled features, learning one labeled example at a time.
+
+class ChurnModel(LinearClassifier):
+    """Online logistic regression with risk bands and explanations that match the band.
+
+    A LOW prediction is explained by its protective factors (those lowering the
+    risk), a HIGH one by its critical risk factors (those raising it), a MEDIUM one
+    by both. Each factor's contribution is the model's weight times the scaled
+    feature value, in log-odds.
 
     Parameters
     ----------
@@ -22,35 +30,22 @@ class ChurnModel:
     Examples
     --------
     >>> model = ChurnModel()
-    >>> model.predict_proba({"days_since_purchase": 3.0})
+    >>> model.predict({"days_since_purchase": 3.0})
     0.5
-    >>> for _ in range(200):
-    ...     model.learn({"days_since_purchase": 40.0}, churned=True)
-    ...     model.learn({"days_since_purchase": 2.0}, churned=False)
-    >>> model.predict_proba({"days_since_purchase": 40.0}) > 0.8 > 0.2 > model.predict_proba({"days_since_purchase": 2.0})
+    >>> for _ in range(1000):
+    ...     model.learn({"days_since_purchase": 40.0}, True)
+    ...     model.learn({"days_since_purchase": 2.0}, False)
+    >>> model.predict({"days_since_purchase": 40.0}) > 0.8 > 0.2 > model.predict({"days_since_purchase": 2.0})
     True
-    >>> model.risk_band(0.9), model.n_learned
-    ('HIGH', 400)
+    >>> e = model.explanation({"days_since_purchase": 40.0})
+    >>> e["risk_band"], [f["feature"] for f in e["factors"]], e["factors"][0]["effect"]
+    ('HIGH', ['days_since_purchase'], 'raises')
     """
 
-    def __init__(self, learning_rate: float = 0.05, medium_at: float = 0.35, high_at: float = 0.6) -> None:
-        self.learning_rate = learning_rate
+    def __init__(self, learning_rate: float = 0.01, medium_at: float = 0.35, high_at: float = 0.6) -> None:
+        super().__init__("churn", learning_rate=learning_rate)
         self.medium_at = medium_at
         self.high_at = high_at
-        self.pipeline = compose.Pipeline(
-            preprocessing.StandardScaler(),
-            linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate)),
-        )
-        self.n_learned = 0
-
-    def predict_proba(self, features: dict[str, float]) -> float:
-        return float(self.pipeline.predict_proba_one(features).get(True, 0.0))
-
-    def learn(self, features: dict[str, float], churned: bool) -> None:
-        # River's learn_one does not mutate `features`; pass a copy anyway so stored
-        # pending features can never be changed by a model.
-        self.pipeline.learn_one(dict(features), bool(churned))
-        self.n_learned += 1
 
     def risk_band(self, probability: float) -> RiskBand:
         if probability >= self.high_at:
@@ -59,7 +54,26 @@ class ChurnModel:
             return "MEDIUM"
         return "LOW"
 
-    @property
-    def version(self) -> str:
-        """Names the model and how much it has learned, for the assignments it drives."""
-        return f"churn-logreg-v1+{self.n_learned}"
+    def explanation(self, features: dict[str, float]) -> dict:
+        """The prediction, its band, and the factors that band calls for, from the model itself."""
+        e = self.explain(features)
+        band = self.risk_band(e.probability)
+        if band == "HIGH":
+            listed = e.raising()[:MAX_FACTORS]
+        elif band == "LOW":
+            listed = e.lowering()[:MAX_FACTORS]
+        else:
+            half = (MAX_FACTORS + 1) // 2
+            listed = e.raising()[:half] + e.lowering()[: MAX_FACTORS - half]
+        return {
+            "probability": e.probability,
+            "risk_band": band,
+            "view": {"HIGH": "critical risk factors", "LOW": "protective factors", "MEDIUM": "balanced"}[band],
+            "intercept": e.intercept,
+            "logit": e.logit,
+            "factors": [
+                {"feature": k, "value": features.get(k, 0.0), "contribution": v, "effect": "raises" if v > 0 else "lowers"}
+                for k, v in listed
+            ],
+            "contributions": e.contributions,
+        }

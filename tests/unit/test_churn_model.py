@@ -14,7 +14,7 @@ def synthetic(n: int, seed: int = 3):
 
 def test_untrained_model_is_undecided():
     model = ChurnModel()
-    assert model.predict_proba({"days_since_purchase": 10.0}) == 0.5
+    assert model.predict({"days_since_purchase": 10.0}) == 0.5
     assert model.risk_band(0.5) == "MEDIUM"
     assert model.version == "churn-logreg-v1+0"
 
@@ -24,7 +24,7 @@ def test_learns_online_to_separate_churners():
     for features, churned in synthetic(2000):
         model.learn(features, churned)
     held_out = list(synthetic(400, seed=99))
-    correct = sum((model.predict_proba(f) >= 0.5) == y for f, y in held_out)
+    correct = sum((model.predict(f) >= 0.5) == y for f, y in held_out)
     assert correct / len(held_out) > 0.9
     assert model.n_learned == 2000
 
@@ -33,7 +33,7 @@ def test_learning_does_not_mutate_features():
     model = ChurnModel()
     features = {"days_since_purchase": 3.0}
     model.learn(features, True)
-    model.predict_proba(features)
+    model.predict(features)
     assert features == {"days_since_purchase": 3.0}
 
 
@@ -48,5 +48,5 @@ def test_model_pickles_with_what_it_learned():
         model.learn(features, churned)
     clone = pickle.loads(pickle.dumps(model))
     probe = {"days_since_purchase": 30.0, "log_purchases": 0.5}
-    assert clone.predict_proba(probe) == model.predict_proba(probe)
+    assert clone.predict(probe) == model.predict(probe)
     assert clone.n_learned == 200

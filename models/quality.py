@@ -1,0 +1,71 @@
+"""Prequential quality of a model on its resolved labels, with a drift flag on the error."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from river import drift, metrics
+
+
+class Quality:
+    """Each resolved label is scored against the prediction made when it was pending.
+
+    Classifiers get ROC AUC and log loss, regressors MAE; both get an ADWIN drift
+    detector on the absolute error. Where a heuristic's score is given, the model
+    and the heuristic are also scored side by side on exactly those labels.
+
+    Examples
+    --------
+    >>> q = Quality("classifier")
+    >>> for p, y in [(0.9, True), (0.2, False), (0.7, True), (0.4, False)]:
+    ...     q.update(y, p, baseline=1 - p)
+    >>> q.update(True, 0.1)
+    >>> r = q.report()
+    >>> r["roc_auc"] < 1.0, r["vs_baseline"], r["samples"]
+    (True, {'model_roc_auc': 1.0, 'baseline_roc_auc': 0.0, 'samples': 4}, 5)
+    """
+
+    def __init__(self, kind: Literal["classifier", "regressor"]) -> None:
+        self.kind = kind
+        if kind == "classifier":
+            self.metrics = {"roc_auc": metrics.ROCAUC(n_thresholds=50), "log_loss": metrics.LogLoss()}
+        else:
+            self.metrics = {"mae": metrics.MAE()}
+        self.baseline = metrics.ROCAUC(n_thresholds=50)
+        self.paired = metrics.ROCAUC(n_thresholds=50)
+        self.baseline_seen = 0
+        self.detector = drift.ADWIN(delta=0.001)
+        self.samples = 0
+        self.drifts = 0
+        self.last_drift_at: int | None = None
+
+    def update(self, y_true, y_pred: float, baseline: float | None = None) -> None:
+        for metric in self.metrics.values():
+            metric.update(y_true, y_pred)
+        if baseline is not None and self.kind == "classifier":
+            self.baseline.update(y_true, baseline)
+            self.paired.update(y_true, y_pred)
+            self.baseline_seen += 1
+        error = abs(float(y_true) - y_pred)
+        if self.kind == "regressor":
+            error = error / (abs(float(y_true)) + 1.0)
+        self.detector.update(error)
+        self.samples += 1
+        if self.detector.drift_detected:
+            self.drifts += 1
+            self.last_drift_at = self.samples
+
+    @property
+    def drifting(self) -> bool:
+        """A drift was detected within the last 500 resolved labels."""
+        return self.last_drift_at is not None and self.samples - self.last_drift_at < 500
+
+    def report(self) -> dict:
+        out = {name: round(float(metric.get()), 6) for name, metric in self.metrics.items()}
+        if self.baseline_seen:
+            out["vs_baseline"] = {
+                "model_roc_auc": round(float(self.paired.get()), 6) + 0.0,
+                "baseline_roc_auc": round(float(self.baseline.get()), 6) + 0.0,
+                "samples": self.baseline_seen,
+            }
+        return {**out, "samples": self.samples, "drift": self.drifting, "drifts": self.drifts}

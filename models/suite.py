@@ -1,0 +1,71 @@
+"""All the per-customer models together, with their live quality."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable
+
+from models.churn import ChurnModel
+from models.linear import LinearClassifier
+from models.ltv import LifetimeValueModel
+from models.quality import Quality
+from models.recommend import CategoryRecommender
+from models.rfm import RFMModel
+
+CLASSIFIERS = ("churn", "propensity", "engagement", "campaign_response", "upsell", "payment_default")
+
+
+class ModelSuite:
+    """Churn, propensity to buy, engagement, campaign response, upsell, payment default,
+    lifetime value, RFM and product recommendation; the tenth, next best offer, sits
+    in the decision step.
+
+    `learn` takes labeled examples of any task: each first updates that model's
+    prequential quality with the prediction made back then, then the model learns.
+    """
+
+    def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3) -> None:
+        self.churn = ChurnModel()
+        self.learners: dict = {name: LinearClassifier(name) for name in CLASSIFIERS if name != "churn"}
+        self.learners["churn"] = self.churn
+        self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days)
+        self.rfm = RFMModel()
+        self.recommendation = CategoryRecommender(k=recommendations)
+        self.quality = {name: Quality("classifier") for name in CLASSIFIERS}
+        self.quality["lifetime_value"] = Quality("regressor")
+        self.pending: Counter = Counter()
+
+    def __getitem__(self, task: str):
+        return self.learners[task]
+
+    def learn(self, examples: Iterable) -> int:
+        n = 0
+        for example in examples:
+            quality = self.quality[example.task]
+            label = example.label if example.task == "lifetime_value" else bool(example.label)
+            quality.update(label, example.prediction, baseline=example.baseline)
+            self.learners[example.task].learn(example.features, label)
+            self.pending[example.task] -= 1
+            n += 1
+        return n
+
+    def versions(self) -> dict[str, str]:
+        out = {name: model.version for name, model in self.learners.items()}
+        out["rfm"] = f"rfm-quantiles-v1+{self.rfm.n_seen}"
+        out["recommendation"] = f"reco-v1+{self.recommendation.n_evaluated}"
+        return out
+
+    def report(self) -> dict[str, dict]:
+        """Per model: version, prequential metrics, samples, labels pending, drift flag."""
+        out = {}
+        for name, model in self.learners.items():
+            out[name] = {"version": model.version, "pending_labels": max(0, self.pending[name]), **self.quality[name].report()}
+        out["rfm"] = {"version": f"rfm-quantiles-v1+{self.rfm.n_seen}", "samples": self.rfm.n_seen, "drift": False}
+        reco = self.recommendation
+        out["recommendation"] = {
+            "version": f"reco-v1+{reco.n_evaluated}",
+            f"hit_rate_at_{reco.k}": round(reco.hit_rate, 6),
+            "samples": reco.n_evaluated,
+            "drift": False,
+        }
+        return out

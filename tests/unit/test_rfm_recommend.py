@@ -1,0 +1,292 @@
+import copy
+import functools
+import itertools
+import pickle
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.recommend import CategoryRecommender
+from models.rfm import SEGMENTS, RFMModel, segment_for
+
+# --------------------------------------------------------------------------- RFM
+
+KEYS = {"recency_score", "frequency_score", "monetary_score", "rfm_code", "segment", "value_segment"}
+
+
+def population(n: int = 2000, seed: int = 11):
+    rng = random.Random(seed)
+    for _ in range(n):
+        yield rng.uniform(0, 365), float(rng.randint(1, 40)), rng.lognormvariate(4, 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _trained_rfm_bytes() -> bytes:
+    model = RFMModel()
+    for r, f, m in population():
+        model.update(r, f, m)
+    return pickle.dumps(model)
+
+
+def trained_rfm() -> RFMModel:
+    return pickle.loads(_trained_rfm_bytes())
+
+
+def assert_rfm_structure(result: dict) -> None:
+    assert set(result) == KEYS
+    scores = [result["recency_score"], result["frequency_score"], result["monetary_score"]]
+    for s in scores:
+        assert type(s) is int and 1 <= s <= 5
+    assert isinstance(result["rfm_code"], str) and len(result["rfm_code"]) == 3
+    assert result["rfm_code"] == "".join(map(str, scores))
+    assert result["segment"] in SEGMENTS
+    assert result["value_segment"] in ("high", "medium", "low")
+
+
+def test_rfm_cold_start_returns_middle_scores():
+    model = RFMModel()
+    for values in [(0.0, 100.0, 1e6), (999.0, 0.0, 0.0)]:
+        result = model.score(*values)
+        assert_rfm_structure(result)
+        assert (result["recency_score"], result["frequency_score"], result["monetary_score"]) == (3, 3, 3)
+        assert result["rfm_code"] == "333"
+        assert result["value_segment"] == "medium"
+    assert model.n_seen == 0
+
+
+@given(st.floats(0, 1000), st.floats(0, 100), st.floats(0, 1e5))
+@settings(max_examples=100, deadline=None)
+def test_rfm_output_structure(r, f, m):
+    assert_rfm_structure(trained_rfm().score(r, f, m))
+
+
+def test_rfm_best_and_worst_customers():
+    model = trained_rfm()
+    assert model.n_seen == 2000
+    best = model.score(recency_days=0.0, frequency=200.0, monetary=1e6)
+    assert best["rfm_code"] == "555"
+    assert best["segment"] == "champions"
+    assert best["value_segment"] == "high"
+    worst = model.score(recency_days=5000.0, frequency=0.0, monetary=0.0)
+    assert worst["rfm_code"] == "111"
+    assert worst["segment"] in ("lost", "hibernating")
+    assert worst["value_segment"] == "low"
+
+
+def test_rfm_scores_spread_over_population():
+    model = trained_rfm()
+    codes = [model.score(r, f, m) for r, f, m in population(500, seed=12)]
+    for key in ("recency_score", "frequency_score", "monetary_score"):
+        counts = [sum(c[key] == s for c in codes) for s in range(1, 6)]
+        # Quintiles: each level holds roughly a fifth of fresh customers from the same population.
+        assert all(50 <= n <= 150 for n in counts), (key, counts)
+
+
+@given(st.floats(0, 1000), st.floats(0, 1000))
+@settings(max_examples=200, deadline=None)
+def test_rfm_lower_recency_never_lowers_recency_score(a, b):
+    model = trained_rfm()
+    lo, hi = min(a, b), max(a, b)
+    assert model.score(lo, 5.0, 50.0)["recency_score"] >= model.score(hi, 5.0, 50.0)["recency_score"]
+
+
+@given(st.floats(0, 100), st.floats(0, 100), st.floats(0, 1e4), st.floats(0, 1e4))
+@settings(max_examples=200, deadline=None)
+def test_rfm_higher_frequency_and_spend_never_lower_scores(f1, f2, m1, m2):
+    model = trained_rfm()
+    low = model.score(30.0, min(f1, f2), min(m1, m2))
+    high = model.score(30.0, max(f1, f2), max(m1, m2))
+    assert high["frequency_score"] >= low["frequency_score"]
+    assert high["monetary_score"] >= low["monetary_score"]
+
+
+def test_rfm_pickle_round_trip():
+    model = trained_rfm()
+    clone = pickle.loads(pickle.dumps(model))
+    grid = list(itertools.product([0.0, 20.0, 90.0, 200.0, 400.0], [1.0, 5.0, 15.0, 30.0, 60.0], [5.0, 40.0, 90.0, 300.0]))
+    assert [clone.score(*v) for v in grid] == [model.score(*v) for v in grid]
+    for values in population(200, seed=13):
+        model.update(*values)
+        clone.update(*values)
+    assert [clone.score(*v) for v in grid] == [model.score(*v) for v in grid]
+    assert clone.n_seen == model.n_seen == 2200
+
+
+def test_rfm_segment_rule_covers_all_segments_and_is_consistent():
+    seen = set()
+    for r, f, m in itertools.product(range(1, 6), repeat=3):
+        segment = segment_for(r, f, m)
+        assert segment in SEGMENTS
+        seen.add(segment)
+    assert seen == set(SEGMENTS)
+    assert segment_for(5, 5, 1) == "champions"
+    assert segment_for(1, 1, 1) == "lost"
+
+
+def test_rfm_update_counts_and_skips_non_finite():
+    model = RFMModel()
+    model.update(3.0, 2.0, 10.0)
+    model.update(float("nan"), 2.0, 10.0)
+    assert model.n_seen == 1
+
+
+# --------------------------------------------------------------------------- Recommender
+
+CATEGORIES = [f"cat{i}" for i in range(8)]
+
+
+def basket_stream(n_customers: int = 200, n_baskets: int = 3000, seed: int = 7):
+    """Each customer has 2 favourite categories out of 8; 80% of basket items come from them."""
+    rng = random.Random(seed)
+    favourites = {f"cust-{i}": rng.sample(CATEGORIES, 2) for i in range(n_customers)}
+    for _ in range(n_baskets):
+        customer = f"cust-{rng.randrange(n_customers)}"
+        basket: dict[str, float] = {}
+        for _ in range(rng.randint(1, 3)):
+            category = rng.choice(favourites[customer]) if rng.random() < 0.8 else rng.choice(CATEGORIES)
+            basket[category] = basket.get(category, 0.0) + round(rng.uniform(1, 50), 2)
+        yield customer, basket
+
+
+def popularity_baseline(stream, k: int = 3) -> float:
+    counts: dict[str, int] = {}
+    hits = evaluated = 0
+    for _, basket in stream:
+        if counts:
+            top = sorted(counts, key=lambda c: (-counts[c], c))[:k]
+            hits += any(c in basket for c in top)
+            evaluated += 1
+        for c in basket:
+            counts[c] = counts.get(c, 0) + 1
+    return hits / evaluated
+
+
+def random_baseline(stream, k: int = 3, seed: int = 0) -> float:
+    rng = random.Random(seed)
+    baskets = [b for _, b in stream]
+    return sum(any(c in b for c in rng.sample(CATEGORIES, k)) for b in baskets) / len(baskets)
+
+
+def train(model: CategoryRecommender, stream) -> CategoryRecommender:
+    for customer, basket in stream:
+        model.observe(customer, basket)
+        model.learn_basket(customer, basket)
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def _trained_reco_bytes() -> bytes:
+    return pickle.dumps(train(CategoryRecommender(k=3, seed=42), basket_stream()))
+
+
+def trained_reco() -> CategoryRecommender:
+    return pickle.loads(_trained_reco_bytes())
+
+
+def test_prequential_hit_rate_beats_popularity_and_random():
+    model = trained_reco()
+    popularity = popularity_baseline(basket_stream())
+    chance = random_baseline(basket_stream())
+    assert model.n_evaluated == 2999
+    assert 0.0 <= model.hit_rate <= 1.0
+    print(f"hit_rate@3 model={model.hit_rate:.3f} popularity={popularity:.3f} random={chance:.3f} (3/8={3 / 8:.3f})")
+    assert model.hit_rate > popularity + 0.15
+    assert model.hit_rate > max(chance, 3 / 8) + 0.2
+
+
+def test_recommend_structure_and_order():
+    model = trained_reco()
+    for k in (1, 3, 8, 20):
+        recs = model.recommend("cust-0", k=k)
+        assert len(recs) == min(k, len(CATEGORIES))
+        for rec in recs:
+            assert set(rec) == {"category", "score"}
+            assert rec["category"] in CATEGORIES and type(rec["score"]) is float
+        assert len({r["category"] for r in recs}) == len(recs)
+        assert [r["score"] for r in recs] == sorted((r["score"] for r in recs), reverse=True)
+    assert len(model.recommend("cust-0")) == 3
+    assert model.recommend("cust-0", k=0) == []
+
+
+def test_recommendations_follow_a_customers_favourites():
+    rng = random.Random(7)
+    favourites = {f"cust-{i}": set(rng.sample(CATEGORIES, 2)) for i in range(200)}
+    model = trained_reco()
+    found = sum(favourites[c] <= {r["category"] for r in model.recommend(c, k=3)} for c in favourites)
+    assert found >= 180
+
+
+def test_unknown_customer_gets_popular_categories_without_changing_the_model():
+    model = trained_reco()
+    counts: dict[str, int] = {}
+    for _, basket in basket_stream():
+        for c in basket:
+            counts[c] = counts.get(c, 0) + 1
+    most_popular = sorted(counts, key=lambda c: (-counts[c], c))[:3]
+    before = pickle.dumps(model)
+    assert [r["category"] for r in model.recommend("nobody-knows-me")] == most_popular
+    assert [r["category"] for r in model.recommend(12345)] == most_popular  # type: ignore[arg-type]
+    assert pickle.dumps(model) == before
+
+
+def test_empty_model_recommends_nothing_and_observe_returns_none():
+    model = CategoryRecommender()
+    assert model.recommend("anyone") == []
+    assert model.observe("anyone", {"cat0": 1.0}) is None
+    assert model.n_evaluated == 0 and model.hit_rate == 0.0
+    model.learn_basket("anyone", {"cat0": 0.0, "cat1": -2.0})
+    assert model.recommend("anyone") == []
+
+
+def test_observe_records_hits_before_learning():
+    model = CategoryRecommender(k=1)
+    model.learn_basket("a", {"cat0": 5.0})
+    assert model.observe("a", {"cat0": 1.0}) is True
+    assert model.observe("a", {"cat1": 1.0}) is False
+    assert (model.n_evaluated, model.hit_rate) == (2, 0.5)
+    assert model.recommend("a") == recommend_after_one_basket()
+
+
+def recommend_after_one_basket():
+    model = CategoryRecommender(k=1)
+    model.learn_basket("a", {"cat0": 5.0})
+    return model.recommend("a")
+
+
+def test_deterministic_for_a_seed():
+    a = train(CategoryRecommender(seed=3), basket_stream(n_baskets=800))
+    b = train(CategoryRecommender(seed=3), basket_stream(n_baskets=800))
+    assert a.hit_rate == b.hit_rate
+    assert all(a.recommend(f"cust-{i}", k=8) == b.recommend(f"cust-{i}", k=8) for i in range(200))
+    assert pickle.dumps(a) == pickle.dumps(b)
+
+
+def test_recommender_pickles_and_keeps_learning_identically():
+    model = trained_reco()
+    clone = pickle.loads(pickle.dumps(model))
+    assert (clone.hit_rate, clone.n_evaluated) == (model.hit_rate, model.n_evaluated)
+    assert all(clone.recommend(f"cust-{i}") == model.recommend(f"cust-{i}") for i in range(200))
+    for customer, basket in basket_stream(n_baskets=300, seed=99):
+        assert clone.observe(customer, basket) == model.observe(customer, basket)
+        model.learn_basket(customer, basket)
+        clone.learn_basket(customer, basket)
+    assert all(clone.recommend(f"cust-{i}", k=8) == model.recommend(f"cust-{i}", k=8) for i in range(200))
+
+
+def test_inputs_are_not_mutated():
+    model = trained_reco()
+    basket = {"cat1": 3.5, "cat9": 2.0, "cat2": 0.0}
+    original = copy.deepcopy(basket)
+    model.observe("cust-1", basket)
+    model.learn_basket("cust-1", basket)
+    model.learn_basket("brand-new", basket)
+    assert basket == original
+    assert list(basket) == list(original)
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_invalid_k_is_rejected(k):
+    with pytest.raises(ValueError):
+        CategoryRecommender(k=k)
