@@ -2,115 +2,256 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import timedelta
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
+from core import labels
 from core.campaigns import Catalog
-from core.features import churn_features
+from core.features import customer_features, offer_features
 from core.ids import assignment_id, decision_window
-from core.labels import resolve_churn_on_purchase
-from core.state import CustomerState, PendingLabel
-from models.churn import ChurnModel
+from core.labels import LabeledExample
+from core.state import DAY, MAX_PENDING_OFFERS, CustomerState, PendingLabel
+from models.suite import ModelSuite
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 from schemas.offers import OfferAssignment
+from schemas.scores import CustomerScores
 
 
 @dataclass(frozen=True)
-class PurchaseOutcome:
-    """What one purchase did: the new state, the scores, the offers to emit."""
+class EngineConfig:
+    """Label windows, in days of event time."""
 
-    state: CustomerState
-    scores: dict[str, float]
-    risk_band: str
-    assignments: tuple[OfferAssignment, ...]
-    learned: int
+    churn_window_days: float = 30.0
+    propensity_days: float = 14.0
+    engagement_days: float = 7.0
+    payment_window_days: float = 30.0
+    ltv_horizon_days: float = 90.0
+    upsell_factor: float = 1.2
+    upsell_max_days: float = 120.0
 
 
 @dataclass(frozen=True)
-class StateOutcome:
-    """An event that only changes the customer's state."""
+class Outcome:
+    """What one event did: the new state, the scores, the offers to emit, the labels resolved."""
 
     state: CustomerState
+    scores: dict[str, float] = field(default_factory=dict)
+    risk_band: str = ""
+    assignments: tuple[OfferAssignment, ...] = ()
+    examples: tuple[LabeledExample, ...] = ()
+
+    @property
+    def learned(self) -> int:
+        return len(self.examples)
 
 
-EngagementOutcome = StateOutcome
+# Older names of the same thing.
+PurchaseOutcome = EngagementOutcome = StateOutcome = Outcome
 
 
 class LoyaltyEngine:
-    """State update, label resolution, scoring, learning and decisions for one event at a time.
+    """State update, label resolution, learning, scoring and decisions, one event at a time.
 
-    The engine owns its models and mutates them as it learns; customer state goes in
-    and comes out as values, so the caller decides where state lives.
+    The engine owns its models and the watermark (the latest event time seen) and
+    mutates them; customer state goes in and comes out as values, so the caller
+    decides where state lives. Same events in the same order give the same outputs.
     """
 
-    def __init__(self, catalog: Catalog, churn: ChurnModel | None = None, churn_window_days: float = 30.0) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        models: ModelSuite | None = None,
+        config: EngineConfig | None = None,
+        churn_window_days: float | None = None,
+    ) -> None:
+        config = config or EngineConfig()
+        if churn_window_days is not None:
+            config = EngineConfig(**{**config.__dict__, "churn_window_days": churn_window_days})
         self.catalog = catalog
-        self.churn = churn if churn is not None else ChurnModel()
-        self.churn_window_days = churn_window_days
+        self.config = config
+        self.models = models if models is not None else ModelSuite(ltv_horizon_days=config.ltv_horizon_days)
+        self.watermark = 0.0
 
-    def on_purchase(self, state: CustomerState | None, event: PurchaseEvent) -> PurchaseOutcome:
+    @property
+    def churn(self):
+        return self.models.churn
+
+    # ------------------------------------------------------------------ events
+    def on_purchase(self, state: CustomerState | None, event: PurchaseEvent) -> Outcome:
+        state, now, examples = self._begin(state, event)
+        if event.payment_status in ("failed", "refunded"):
+            # Not a purchase: nothing is scored or offered; a failure is a payment issue.
+            state = state.with_payment(f"purchase_{event.payment_status}", now)
+            if event.payment_status == "failed":
+                state, resolved = labels.on_payment_issue(state, now)
+                examples += resolved
+            return self._learned(Outcome(state), examples)
+
+        previous_gap = (now - state.last_purchase_at) / DAY if state.last_purchase_at is not None else None
+        state, resolved = labels.on_purchase(state, now, event.total)
+        examples += resolved
+        categories: dict[str, float] = {}
+        for item in event.items:
+            categories[item.category] = categories.get(item.category, 0.0) + item.quantity * item.unit_price
+        reco = self.models.recommendation
+        if categories:
+            reco.observe(event.customer_id, categories)
+            reco.learn_basket(event.customer_id, categories)
+        state = state.with_purchase(now, event.total, categories)
+        self.models.rfm.update(state.gap_days_last, state.purchase_count, state.total_spend)
+        self.models.learn(examples)
+
+        features = customer_features(state, now)
+        scores = self._scores(features)
+        cfg = self.config
+        # The heuristic to beat: the longer the gap just closed, the likelier the next is long.
+        # Mapped monotonically into [0, 1], which keeps its ranking (and so its ROC AUC).
+        gap_heuristic = None if previous_gap is None else 1.0 - math.exp(-previous_gap / cfg.churn_window_days)
+        state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days,
+                              baseline=gap_heuristic)
+        state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
+                              baseline=None if gap_heuristic is None else 1.0 - gap_heuristic)
+        state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
+                              extra=state.avg_basket * cfg.upsell_factor)
+        state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days)
+        state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
+        state, assignments = self._decide(state, event, features, scores)
+        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), assignments, tuple(examples))
+
+    def on_engagement(self, state: CustomerState | None, event: EngagementEvent) -> Outcome:
+        state, now, examples = self._begin(state, event)
+        state, resolved = labels.on_engagement(state, now, event.type, event.campaign_id, event.assignment_id)
+        examples += resolved
+        state = state.with_engagement(now)
+        self.models.learn(examples)
+        features = customer_features(state, now)
+        p = self.models["engagement"].predict(features)
+        state = self._predict(state, "engagement", features, p, now, self.config.engagement_days)
+        return Outcome(state, examples=tuple(examples))
+
+    def on_payment(self, state: CustomerState | None, event: PaymentEvent) -> Outcome:
+        state, now, examples = self._begin(state, event)
+        if event.type in ("payment_failed", "payment_late"):
+            state, resolved = labels.on_payment_issue(state, now)
+            examples += resolved
+        state = state.with_payment(event.type, now)
+        self.models.learn(examples)
+        if event.type == "bill_due":
+            features = customer_features(state, now)
+            p = self.models["payment_default"].predict(features)
+            state = self._predict(state, "payment_default", features, p, now, self.config.payment_window_days)
+        return Outcome(state, examples=tuple(examples))
+
+    def on_watermark(self, state: CustomerState) -> Outcome:
+        """Resolve this customer's labels whose deadline the watermark has passed (the sweep)."""
+        state, examples = labels.on_watermark(state, self.watermark)
+        self.models.learn(examples)
+        return Outcome(state, examples=tuple(examples))
+
+    # ------------------------------------------------------------------ scores
+    def profile(self, state: CustomerState, now: float | None = None) -> CustomerScores:
+        """Every model's answer for this customer as of `now` (default: the watermark)."""
+        now = self.watermark if now is None else now
+        features = customer_features(state, now)
+        scores = self._scores(features)
+        explanation = self.churn.explanation(features)
+        rfm = self.models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend)
+        response = {
+            c.campaign_id: round(self._response(features, c.offer_id), 6) for c in self.catalog.active()
+        }
+        return CustomerScores(
+            customer_id=state.customer_id,
+            as_of=datetime.fromtimestamp(now, tz=timezone.utc),
+            churn={k: v for k, v in explanation.items() if k != "contributions"},
+            propensity_to_buy=scores["propensity_to_buy"],
+            engagement_score=scores["engagement_score"],
+            campaign_response=response,
+            upsell_propensity=scores["upsell_propensity"],
+            payment_default_risk=scores["payment_default_risk"],
+            lifetime_value=scores["lifetime_value"],
+            rfm=rfm,
+            recommendations=self.models.recommendation.recommend(state.customer_id),
+            model_versions=self.models.versions(),
+        )
+
+    # ------------------------------------------------------------------ steps
+    def _begin(self, state: CustomerState | None, event) -> tuple[CustomerState, float, list[LabeledExample]]:
+        """Move the watermark and first resolve what fell due before this event."""
         state = state if state is not None else CustomerState(event.customer_id)
         now = event.ts
-        learned = 0
+        self.watermark = max(self.watermark, now)
+        state, examples = labels.on_watermark(state, self.watermark)
+        return state, now, list(examples)
 
-        if event.payment_status in ("failed", "refunded"):
-            # Not a purchase: no label resolves, nothing is scored or offered.
-            state = state.with_payment(f"purchase_{event.payment_status}", now)
-            return PurchaseOutcome(state=state, scores={}, risk_band="", assignments=(), learned=0)
+    def _learned(self, outcome: Outcome, examples: list[LabeledExample]) -> Outcome:
+        self.models.learn(examples)
+        return Outcome(outcome.state, outcome.scores, outcome.risk_band, outcome.assignments, tuple(examples))
 
-        example = resolve_churn_on_purchase(state.pending_churn, now, self.churn_window_days)
-        if example is not None:
-            self.churn.learn(example.features, example.label)
-            learned += 1
+    def _scores(self, features: dict[str, float]) -> dict[str, float]:
+        m = self.models
+        return {
+            "churn_probability": round(m["churn"].predict(features), 6),
+            "propensity_to_buy": round(m["propensity"].predict(features), 6),
+            "engagement_score": round(100 * m["engagement"].predict(features), 4),
+            "upsell_propensity": round(m["upsell"].predict(features), 6),
+            "payment_default_risk": round(m["payment_default"].predict(features), 6),
+            "lifetime_value": round(m["lifetime_value"].predict(features), 2),
+        }
 
-        state = state.with_purchase(now, event.total)
-        features = churn_features(state, now)
-        probability = self.churn.predict_proba(features)
-        if state.pending_churn is None or now >= state.pending_churn.at:
-            state = replace(state, pending_churn=PendingLabel(at=now, features=features))
-        scores = {"churn_probability": round(probability, 6)}
+    def _predict(self, state, task, features, prediction, now, days, baseline=None, extra=0.0) -> CustomerState:
+        """Store a prediction for its label, unless one for this task is still pending."""
+        if task in state.pending:
+            return state
+        self.models.pending[task] += 1
+        label = PendingLabel(at=now, features=features, prediction=prediction, deadline=now + days * DAY,
+                             baseline=baseline, extra=extra)
+        return state.with_pending(task, label)
 
-        assignments = []
+    def _response(self, features: dict[str, float], offer_id: str) -> float:
+        offer = self.catalog.offer(offer_id)
+        return self.models["campaign_response"].predict(offer_features(features, offer.category, offer.lifecycle_stage))
+
+    def _decide(self, state, event: PurchaseEvent, features, scores) -> tuple[CustomerState, tuple]:
+        now, assignments = event.ts, []
         for campaign in self.catalog.active():
             window = decision_window(now, campaign.window_days)
             if state.campaign_windows.get(campaign.campaign_id) == window:
                 continue  # already assigned in this window: the same id would repeat
             if not campaign.rule.matches(
                 purchase_count=state.purchase_count,
-                churn_probability=probability,
+                churn_probability=scores["churn_probability"],
                 basket_total=event.total,
             ):
                 continue
-            assignments.append(
-                OfferAssignment(
-                    assignment_id=assignment_id(campaign.campaign_id, event.customer_id, window),
-                    campaign_id=campaign.campaign_id,
-                    customer_id=event.customer_id,
-                    decision_window=window,
-                    offer=self.catalog.offer(campaign.offer_id),
-                    offer_config=campaign.offer_config,
-                    scores=scores,
-                    reason=f"{campaign.name}: {campaign.rule.describe()}",
-                    trigger_event_id=event.event_id,
-                    issued_at=event.occurred_at,
-                    expires_at=event.occurred_at + timedelta(days=campaign.expires_after_days),
-                    model_versions={"churn": self.churn.version},
-                )
+            offer = self.catalog.offer(campaign.offer_id)
+            response_features = offer_features(features, offer.category, offer.lifecycle_stage)
+            response = self.models["campaign_response"].predict(response_features)
+            expires = event.occurred_at + timedelta(days=campaign.expires_after_days)
+            assignment = OfferAssignment(
+                assignment_id=assignment_id(campaign.campaign_id, event.customer_id, window),
+                campaign_id=campaign.campaign_id,
+                customer_id=event.customer_id,
+                decision_window=window,
+                offer=offer,
+                offer_config=campaign.offer_config,
+                scores={**scores, "campaign_response": round(response, 6)},
+                model_versions={"churn": self.churn.version, "campaign_response": self.models["campaign_response"].version},
+                reason=f"{campaign.name}: {campaign.rule.describe()}",
+                trigger_event_id=event.event_id,
+                issued_at=event.occurred_at,
+                expires_at=expires,
             )
+            assignments.append(assignment)
             state = state.with_assignment(campaign.campaign_id, window)
-
-        return PurchaseOutcome(
-            state=state,
-            scores=scores,
-            risk_band=self.churn.risk_band(probability),
-            assignments=tuple(assignments),
-            learned=learned,
-        )
-
-    def on_engagement(self, state: CustomerState | None, event: EngagementEvent) -> StateOutcome:
-        state = state if state is not None else CustomerState(event.customer_id)
-        return StateOutcome(state=state.with_engagement(event.ts))
-
-    def on_payment(self, state: CustomerState | None, event: PaymentEvent) -> StateOutcome:
-        state = state if state is not None else CustomerState(event.customer_id)
-        return StateOutcome(state=state.with_payment(event.type, event.ts))
+            if len(state.pending_offers) >= MAX_PENDING_OFFERS:
+                oldest = min(state.pending_offers, key=lambda k: state.pending_offers[k].at)
+                state = state.with_pending_offer(oldest, None)  # its label is given up, not guessed
+                self.models.pending["campaign_response"] -= 1
+            self.models.pending["campaign_response"] += 1
+            state = state.with_pending_offer(
+                assignment.assignment_id,
+                PendingLabel(at=now, features=response_features, prediction=response,
+                             deadline=expires.timestamp(), ref=campaign.campaign_id),
+            )
+        return state, tuple(assignments)

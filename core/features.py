@@ -4,27 +4,51 @@ from __future__ import annotations
 
 import math
 
-from core.state import CustomerState
-
-DAY = 86_400.0
+from core.state import DAY, CustomerState, decayed
 
 
-def churn_features(state: CustomerState, now: float) -> dict[str, float]:
-    """Features for the churn model as of event time `now` (not the last event's time).
+def customer_features(state: CustomerState, now: float) -> dict[str, float]:
+    """Features of one customer as of event time `now` (not the time of their last event).
+
+    A silent customer's recency grows and decayed rates shrink as `now` moves on.
 
     >>> s = CustomerState("c1").with_purchase(0.0, 40.0).with_purchase(10 * DAY, 60.0)
-    >>> f = churn_features(s, now=15 * DAY)
-    >>> f["days_since_purchase"], f["gap_days_mean"], f["avg_basket"]
-    (5.0, 10.0, 50.0)
+    >>> f = customer_features(s, now=15 * DAY)
+    >>> f["days_since_purchase"], f["gap_days_mean"], round(f["log_avg_basket"], 3)
+    (5.0, 10.0, 3.932)
     """
     last = state.last_purchase_at if state.last_purchase_at is not None else now
     first = state.first_purchase_at if state.first_purchase_at is not None else now
-    count = state.purchase_count
+    outcomes = state.offer_outcomes
+    responded = outcomes.get("accepted", 0) + outcomes.get("redeemed", 0)
+    issues = sum(n for k, n in state.payment_counts.items() if k in ("payment_failed", "payment_late", "purchase_failed"))
+    since_engagement = (now - state.last_engagement_at) / DAY if state.last_engagement_at is not None else 365.0
     return {
-        "days_since_purchase": max(0.0, now - last) / DAY,
-        "tenure_days": max(0.0, now - first) / DAY,
-        "log_purchases": math.log1p(count),
-        "avg_basket": state.total_spend / count if count else 0.0,
-        "gap_days_mean": state.gap_days_mean,
-        "log_engagements": math.log1p(state.engagement_count),
+        "days_since_purchase": round(max(0.0, now - last) / DAY, 4),
+        "tenure_days": round(max(0.0, now - first) / DAY, 4),
+        "log_purchases": round(math.log1p(state.purchase_count), 6),
+        "log_avg_basket": round(math.log1p(state.avg_basket), 6),
+        "gap_days_mean": round(state.gap_days_mean, 4),
+        "gap_days_last": round(state.gap_days_last, 4),
+        "log_gap_days_mean": round(math.log1p(state.gap_days_mean), 6),
+        "log_gap_days_last": round(math.log1p(state.gap_days_last), 6),
+        "log_days_since_purchase": round(math.log1p(max(0.0, now - last) / DAY), 6),
+        "purchase_rate_30d": round(decayed(state.purchase_rate, state.last_purchase_at, now, 30), 6),
+        "log_spend_rate_30d": round(math.log1p(decayed(state.spend_rate, state.last_purchase_at, now, 30)), 6),
+        "engagement_rate_14d": round(decayed(state.engagement_rate, state.last_engagement_at, now, 14), 6),
+        "days_since_engagement": round(min(365.0, max(0.0, since_engagement)), 4),
+        "log_payment_issues": round(math.log1p(issues), 6),
+        "log_offers_received": round(math.log1p(state.offers_received), 6),
+        "offer_response_rate": round((responded + 1) / (state.offers_received + 2), 6),
+        "categories": float(len(state.category_spend)),
     }
+
+
+def churn_features(state: CustomerState, now: float) -> dict[str, float]:
+    """The churn model's features (all customer features)."""
+    return customer_features(state, now)
+
+
+def offer_features(base: dict[str, float], category: str, lifecycle_stage: str) -> dict[str, float]:
+    """Customer features plus the offer's kind, for the campaign response model."""
+    return {**base, f"offer_category_{category}": 1.0, f"offer_stage_{lifecycle_stage}": 1.0}

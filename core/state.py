@@ -5,18 +5,53 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-PAYMENT_ISSUES = frozenset({"payment_failed", "payment_late", "purchase_failed"})
-
 # How many campaign decision windows a customer remembers (oldest dropped first).
 MAX_REMEMBERED_CAMPAIGNS = 32
+# How many categories a customer's affinity keeps (the smallest dropped first).
+MAX_CATEGORIES = 12
+# How many offers can wait for a response at once (the oldest resolves as expired).
+MAX_PENDING_OFFERS = 8
+# How many badges are kept.
+MAX_BADGES = 32
+
+PAYMENT_ISSUES = frozenset({"payment_failed", "payment_late", "purchase_failed"})
+
+DAY = 86_400.0
+
+
+def decayed(value: float, at: float | None, now: float, half_life_days: float) -> float:
+    """`value` recorded at `at`, decayed to `now` with the given half-life.
+
+    >>> decayed(8.0, 0.0, 2 * DAY, half_life_days=1)
+    2.0
+    """
+    if at is None or value == 0.0:
+        return 0.0
+    return value * 0.5 ** (max(0.0, now - at) / (half_life_days * DAY))
 
 
 @dataclass(frozen=True)
 class PendingLabel:
-    """A churn prediction waiting for its label: the features it used and when it was made."""
+    """A prediction waiting for its label.
+
+    `features` are those the prediction used, `prediction` what the model said
+    then (for prequential quality), `baseline` a heuristic's score at the same
+    moment, `deadline` when the label resolves by itself as event time passes,
+    `extra` a task's own running value (spend so far for lifetime value, the
+    basket to beat for upsell) and `ref` what it is about (a campaign id).
+    """
 
     at: float
     features: dict[str, float]
+    prediction: float = 0.0
+    deadline: float | None = None
+    baseline: float | None = None
+    extra: float = 0.0
+    ref: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PendingLabel:
+        return cls(**{**data, "features": dict(data["features"])})
 
 
 @dataclass(frozen=True)
@@ -24,45 +59,73 @@ class CustomerState:
     """Aggregates for one customer. Times are event-time epoch seconds."""
 
     customer_id: str
+    # purchases
     purchase_count: int = 0
     total_spend: float = 0.0
     max_basket: float = 0.0
     first_purchase_at: float | None = None
     last_purchase_at: float | None = None
     gap_days_mean: float = 0.0
+    gap_days_last: float = 0.0
+    purchase_rate: float = 0.0  # purchases, decayed with a 30-day half-life, as of last_purchase_at
+    spend_rate: float = 0.0  # spend, decayed likewise
+    category_spend: dict[str, float] = field(default_factory=dict)
+    # engagement
     engagement_count: int = 0
     last_engagement_at: float | None = None
-    pending_churn: PendingLabel | None = None
-    offers_received: int = 0
-    # payment history: bill_due, bill_paid, payment_failed, payment_late, purchase_failed, purchase_refunded
+    engagement_rate: float = 0.0  # engagements, decayed with a 14-day half-life, as of last_engagement_at
+    # payments
     payment_counts: dict[str, int] = field(default_factory=dict)
     last_payment_issue_at: float | None = None
-    # campaign id -> last decision window in which it assigned an offer to this customer
+    # offers and badges
+    offers_received: int = 0
+    offer_outcomes: dict[str, int] = field(default_factory=dict)
     campaign_windows: dict[str, str] = field(default_factory=dict)
+    badges: list[str] = field(default_factory=list)
+    # predictions waiting for labels: task -> pending; offers: assignment id -> pending
+    pending: dict[str, PendingLabel] = field(default_factory=dict)
+    pending_offers: dict[str, PendingLabel] = field(default_factory=dict)
 
-    def with_purchase(self, at: float, total: float) -> CustomerState:
+    @property
+    def avg_basket(self) -> float:
+        return self.total_spend / self.purchase_count if self.purchase_count else 0.0
+
+    def with_purchase(self, at: float, total: float, categories: dict[str, float] | None = None) -> CustomerState:
         """The state after one purchase at event time `at`."""
         count = self.purchase_count + 1
-        gap_mean = self.gap_days_mean
-        if self.last_purchase_at is not None:
-            gap = max(0.0, at - self.last_purchase_at) / 86_400
-            gaps = count - 1  # number of gaps including this one
-            gap_mean += (gap - gap_mean) / gaps
+        gap_mean, gap_last = self.gap_days_mean, self.gap_days_last
+        last = self.last_purchase_at
+        if last is not None:
+            gap_last = max(0.0, at - last) / DAY
+            gap_mean += (gap_last - gap_mean) / (count - 1)
+        anchor = max(at, last) if last is not None else at
+        affinity = dict(self.category_spend)
+        for category, spend in (categories or {}).items():
+            affinity[category] = round(affinity.get(category, 0.0) + spend, 2)
+        if len(affinity) > MAX_CATEGORIES:
+            affinity = dict(sorted(affinity.items(), key=lambda kv: -kv[1])[:MAX_CATEGORIES])
         return replace(
             self,
             purchase_count=count,
-            total_spend=self.total_spend + total,
+            total_spend=round(self.total_spend + total, 2),
             max_basket=max(self.max_basket, total),
             first_purchase_at=self.first_purchase_at if self.first_purchase_at is not None else at,
-            last_purchase_at=max(at, self.last_purchase_at or at),
+            last_purchase_at=anchor,
             gap_days_mean=gap_mean,
+            gap_days_last=gap_last,
+            purchase_rate=decayed(self.purchase_rate, last, anchor, 30) + 1.0,
+            spend_rate=decayed(self.spend_rate, last, anchor, 30) + total,
+            category_spend=affinity,
         )
 
     def with_engagement(self, at: float) -> CustomerState:
+        last = self.last_engagement_at
+        anchor = max(at, last) if last is not None else at
         return replace(
             self,
             engagement_count=self.engagement_count + 1,
-            last_engagement_at=max(at, self.last_engagement_at or at),
+            last_engagement_at=anchor,
+            engagement_rate=decayed(self.engagement_rate, last, anchor, 14) + 1.0,
         )
 
     def with_payment(self, kind: str, at: float) -> CustomerState:
@@ -73,6 +136,11 @@ class CustomerState:
         last_issue = max(at, self.last_payment_issue_at or at) if issue else self.last_payment_issue_at
         return replace(self, payment_counts=counts, last_payment_issue_at=last_issue)
 
+    def with_offer_outcome(self, outcome: str) -> CustomerState:
+        outcomes = dict(self.offer_outcomes)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        return replace(self, offer_outcomes=outcomes)
+
     def with_assignment(self, campaign_id: str, window: str) -> CustomerState:
         windows = {k: v for k, v in self.campaign_windows.items() if k != campaign_id}
         windows[campaign_id] = window
@@ -80,15 +148,35 @@ class CustomerState:
             windows.pop(next(iter(windows)))
         return replace(self, campaign_windows=windows, offers_received=self.offers_received + 1)
 
+    def with_badge(self, badge_id: str) -> CustomerState:
+        if badge_id in self.badges:
+            return self
+        return replace(self, badges=[*self.badges, badge_id][-MAX_BADGES:])
+
+    def with_pending(self, task: str, label: PendingLabel | None) -> CustomerState:
+        pending = {k: v for k, v in self.pending.items() if k != task}
+        if label is not None:
+            pending[task] = label
+        return replace(self, pending=pending)
+
+    def with_pending_offer(self, assignment_id: str, label: PendingLabel | None) -> CustomerState:
+        offers = {k: v for k, v in self.pending_offers.items() if k != assignment_id}
+        if label is not None:
+            offers[assignment_id] = label
+        return replace(self, pending_offers=offers)
+
+    def due_at(self) -> float | None:
+        """The earliest deadline among the pending labels, if any."""
+        deadlines = [p.deadline for p in (*self.pending.values(), *self.pending_offers.values()) if p.deadline]
+        return min(deadlines) if deadlines else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        data = dict(data)
-        pending = data.pop("pending_churn", None)
-        known = {f for f in cls.__dataclass_fields__}
-        state = cls(**{k: v for k, v in data.items() if k in known})
-        if pending is not None:
-            state = replace(state, pending_churn=PendingLabel(at=pending["at"], features=dict(pending["features"])))
-        return state
+        known = cls.__dataclass_fields__
+        values = {k: v for k, v in data.items() if k in known}
+        values["pending"] = {k: PendingLabel.from_dict(v) for k, v in (data.get("pending") or {}).items()}
+        values["pending_offers"] = {k: PendingLabel.from_dict(v) for k, v in (data.get("pending_offers") or {}).items()}
+        return cls(**values)

@@ -1,6 +1,9 @@
-from core import LoyaltyEngine, assignment_id, churn_features, load_catalog
-from core.simulator import simulate
-from schemas import OfferAssignment, PurchaseEvent
+import itertools
+
+from core import LoyaltyEngine, assignment_id, load_catalog
+from core.population import generate, topic_of
+from core.replay import Replay
+from schemas import OfferAssignment, PurchaseEvent, encode
 from tests.unit.factories import engagement, purchase
 
 
@@ -52,30 +55,29 @@ def test_draft_campaigns_never_assign():
 def test_churn_labels_resolve_by_event_time_and_the_model_learns():
     core = engine()
     state = core.on_purchase(None, purchase(day=0)).state
-    assert state.pending_churn is not None and core.churn.n_learned == 0
+    assert state.pending["churn"].deadline == purchase(day=30).ts and core.churn.n_learned == 0
     back_soon = core.on_purchase(state, purchase(day=5, n=1))
-    assert back_soon.learned == 1 and core.churn.n_learned == 1
+    churn = [e for e in back_soon.examples if e.task == "churn"]
+    assert [e.label for e in churn] == [0.0] and core.churn.n_learned == 1
     back_late = core.on_purchase(back_soon.state, purchase(day=50, n=2))
-    assert back_late.learned == 1
-    assert back_late.state.pending_churn.at == purchase(day=50).ts
+    # The window ran out before the purchase: churned, resolved at its deadline, by event time.
+    (late,) = [e for e in back_late.examples if e.task == "churn"]
+    assert late.label == 1.0 and late.resolved_at == purchase(day=35).ts
+    assert back_late.state.pending["churn"].at == purchase(day=50).ts
 
 
-def test_the_model_learns_that_rare_buyers_churn():
+def test_churn_and_propensity_beat_the_days_since_purchase_heuristic():
+    """Prequential, on the same labels: the acceptance's comparison, on a small population."""
     core = engine()
-    states = {}
-    for event in simulate(customers=150, events=4000, seed=11):
-        handler = core.on_purchase if isinstance(event, PurchaseEvent) else core.on_engagement
-        states[event.customer_id] = handler(states.get(event.customer_id), event).state
-    assert core.churn.n_learned > 2000
-    regulars = [s for s in states.values() if s.purchase_count >= 3]
-    rare = max(regulars, key=lambda s: s.gap_days_mean)
-    frequent = min(regulars, key=lambda s: s.gap_days_mean)
-    assert rare.gap_days_mean > 30 > 5 > frequent.gap_days_mean
-
-    def risk(state):
-        return core.churn.predict_proba(churn_features(state, state.last_purchase_at))
-
-    assert risk(rare) > 0.6 > 0.3 > risk(frequent)
+    _, events = generate(customers=300, days=365, seed=11)
+    run = Replay(core)
+    run.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in events)
+    run.finish()
+    report = core.models.report()
+    for task in ("churn", "propensity"):
+        versus = report[task]["vs_baseline"]
+        assert versus["samples"] > 3000
+        assert versus["model_roc_auc"] > versus["baseline_roc_auc"] + 0.02, (task, versus)
 
 
 def test_engagement_updates_state_without_offers():
@@ -85,21 +87,18 @@ def test_engagement_updates_state_without_offers():
 
 
 def test_same_events_in_same_order_give_identical_outputs():
-    def run() -> list[OfferAssignment]:
-        core, states, out = engine(), {}, []
-        for event in simulate(customers=40, events=800, seed=5):
-            if isinstance(event, PurchaseEvent):
-                outcome = core.on_purchase(states.get(event.customer_id), event)
-                out.extend(outcome.assignments)
-            else:
-                outcome = core.on_engagement(states.get(event.customer_id), event)
-            states[event.customer_id] = outcome.state
-        return out
+    def run():
+        outputs = []
+        replay = Replay(engine(), emit=lambda topic, key, value: outputs.append((topic, key, value)))
+        replay.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in generate(customers=60, days=120, seed=5)[1])
+        replay.finish()
+        return outputs, list(replay.final_scores()), replay.served
 
     first, second = run(), run()
     assert first == second
-    assert len(first) > 40
-    assert len({a.assignment_id for a in first}) == len(first)
+    offers = [value for topic, _, value in first[0] if topic == "offer-assignments"]
+    assert len(offers) >= 60
+    assert len({a.assignment_id for a in offers}) == len(offers)
 
 
 def test_state_is_not_mutated_by_processing():
@@ -114,7 +113,7 @@ def test_failed_and_refunded_baskets_are_payment_history_not_purchases():
     core = engine()
     state = core.on_purchase(None, purchase(day=0, total=20)).state
     failed = core.on_purchase(state, purchase(day=1, total=400, n=1, payment_status="failed"))
-    assert failed.assignments == () and failed.learned == 0
+    assert failed.assignments == () and failed.scores == {}
     assert failed.state.purchase_count == 1 and failed.state.total_spend == 20
     assert failed.state.payment_counts == {"purchase_failed": 1}
     assert failed.state.last_payment_issue_at == purchase(day=1).ts
