@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
 import uuid
+from collections import Counter
+from pathlib import Path
 
 import click
 from confluent_kafka import Consumer, KafkaError
 from faust.cli import argument, option
 
-from core.simulator import simulate as simulated_events
+from core import LoyaltyEngine, load_catalog, population
 from schemas import jsonschema
+from streams.progress import ProgressBar, render_report
 from streams.admin import ensure_topics
 from streams.app import app, settings
 from streams.publisher import EventPublisher
@@ -42,33 +46,94 @@ async def schemas(self, action: str, directory: str) -> None:
 
 
 @app.command(
-    option("--customers", type=int, default=200, show_default=True, help="How many customers."),
-    option("--events", type=int, default=2000, show_default=True, help="How many events in all."),
-    option("--rate", type=float, default=500.0, show_default=True, help="Events per second (0: as fast as possible)."),
+    option("--customers", type=int, default=1000, show_default=True, help="How many customers."),
+    option("--days", type=int, default=90, show_default=True, help="How many days of event time."),
     option("--seed", type=int, default=7, show_default=True, help="Same seed, same events."),
+    option("--events", "limit", type=int, default=0, help="Stop after this many events (0: all of them)."),
+    option("--out", type=click.Path(dir_okay=False), default=None, help="Write the events to this JSONL file."),
+    option("--truth", type=click.Path(dir_okay=False), default=None, help="Write the customers' ground truth here."),
+    option("--publish/--no-publish", default=False, show_default=True, help="Publish the events to Kafka."),
+    option("--rate", type=float, default=500.0, show_default=True, help="Events per second when publishing (0: max)."),
 )
-async def simulate(self, customers: int, events: int, rate: float, seed: int) -> None:
-    """Publish simulated POS purchases and engagements to Kafka."""
-    ensure_topics(settings)
-    publisher = EventPublisher(settings)
-    started = time.monotonic()
-    counts = {"purchase": 0, "engagement": 0}
-    for n, event in enumerate(simulated_events(customers=customers, events=events, seed=seed), start=1):
-        publisher.publish(event)
-        counts["purchase" if hasattr(event, "total") else "engagement"] += 1
-        if rate > 0:
-            ahead = n / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-        if n % 500 == 0 or n == events:
-            self.say(f"simulate: {n}/{events} published ({n / max(time.monotonic() - started, 1e-6):.0f}/s)")
-    left = publisher.flush()
-    if left or publisher.failed:
-        raise SystemExit(f"simulate: {left} undelivered, {len(publisher.failed)} failed: {publisher.failed[:3]}")
+async def simulate(self, customers, days, seed, limit, out, truth, publish, rate) -> None:
+    """Simulate a customer population: write its events to a file and/or publish them to Kafka."""
+    if not out and not publish:
+        raise click.UsageError("say where the events go: --out FILE and/or --publish")
+    truths, events = population.generate(customers=customers, days=days, seed=seed)
+    if limit:
+        events = itertools.islice(events, limit)
+    publisher = None
+    if publish:
+        ensure_topics(settings)
+        publisher = EventPublisher(settings)
+    sink = open(out, "w", encoding="utf-8") if out else None  # noqa: SIM115 - closed below
+    started, counts = time.monotonic(), Counter()
+    try:
+        for n, event in enumerate(events, start=1):
+            topic = population.topic_of(event)
+            counts[topic] += 1
+            if sink is not None:
+                sink.write(population.envelope(event) + "\n")
+            if publisher is not None:
+                publisher.publish(event)
+                if rate > 0 and (ahead := n / rate - (time.monotonic() - started)) > 0:
+                    time.sleep(ahead)
+            if n % 5000 == 0:
+                self.say(f"simulate: {n} events ({n / max(time.monotonic() - started, 1e-6):.0f}/s)")
+    finally:
+        if sink is not None:
+            sink.close()
+    if truth:
+        population.write_truth(truths, truth, seed=seed, days=days, events=sum(counts.values()))
+    if publisher is not None:
+        left = publisher.flush()
+        if left or publisher.failed:
+            raise SystemExit(f"simulate: {left} undelivered, {len(publisher.failed)} failed: {publisher.failed[:3]}")
+    where = " and ".join(filter(None, [out and f"written to {out}", publish and f"published (prefix {settings.topic_prefix!r})"]))
+    self.say(f"simulate: {sum(counts.values())} events of {customers} customers {dict(counts)} {where}")
+
+
+@app.command(
+    argument("events_file", type=click.Path(exists=True, dir_okay=False)),
+    option("--out", "out_dir", type=click.Path(file_okay=False), default="replay-out", show_default=True,
+           help="Folder for outputs.jsonl, scores.jsonl, served.jsonl and metrics.json."),
+    option("--partitions", type=int, default=1, show_default=True,
+           help="Partitions of the live topics whose order this file records."),
+)
+async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
+    """Drive the live pipeline's core over a JSONL event file, in file order, without Kafka or Redis."""
+    from core.replay import Replay
+    from streams.runtime import engine_config
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config(settings))
+    total = sum(1 for line in open(events_file, "rb") if line.strip())
+    with open(out / "outputs.jsonl", "w", encoding="utf-8") as outputs:
+        def emit(topic, key, value):
+            outputs.write(json.dumps({"topic": topic, "key": key.decode() if key else None,
+                                      "value": value.model_dump(mode="json")}) + "\n")
+
+        run = Replay(engine, partitions=partitions, emit=emit)
+        bar = ProgressBar(total, file=sys.stderr)
+        counts = run.run(population.read_jsonl(events_file), progress=bar.update)
+        run.finish()
+        bar.close()
+    with open(out / "scores.jsonl", "w", encoding="utf-8") as scores:
+        for profile in run.final_scores():
+            scores.write(profile.model_dump_json() + "\n")
+    with open(out / "served.jsonl", "w", encoding="utf-8") as served:
+        for customer_id in sorted(run.served):
+            served.write(json.dumps({"customer_id": customer_id, **run.served[customer_id]}) + "\n")
+    report = engine.models.report()
+    summary = {"records": counts.records, "processed": counts.processed, "dead_lettered": counts.dead_lettered,
+               "assignments": counts.assignments, "customers": len(run.states), "examples_learned":
+               counts.examples_learned, "watermark": engine.watermark, "models": report}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(render_report(report))
     self.say(
-        f"simulate: delivered {publisher.delivered} events "
-        f"({counts['purchase']} purchases, {counts['engagement']} engagements) "
-        f"to {settings.topic('purchases')} and {settings.topic('engagements')}"
+        f"replay: {counts.records} records, {counts.processed} processed, {counts.dead_lettered} dead-lettered, "
+        f"{counts.assignments} offers, {len(run.states)} customers -> {out}/"
     )
 
 

@@ -1,16 +1,33 @@
-"""The live worker's single instances: engine, counters, sinks, stores."""
+"""The live worker's single instances: engine, processor, counters, sinks, stores."""
 
 from __future__ import annotations
 
-from core import LoyaltyEngine, load_catalog
+from core import EngineConfig, LoyaltyEngine, load_catalog
+from core.processing import Processor
 from streams import topics
 from streams.counters import Counters
 from streams.deadletters import DeadLetterSink
 from streams.redis_store import RedisScoreStore
 from streams.settings import get_settings
+from streams.snapshots import ModelSnapshots
+from streams.tables import load_state, save_state
 
 settings = get_settings()
-engine = LoyaltyEngine(load_catalog(settings.catalog_file), churn_window_days=settings.churn_window_days)
+
+
+def engine_config(s=settings) -> EngineConfig:
+    return EngineConfig(
+        churn_window_days=s.churn_window_days,
+        propensity_days=s.propensity_days,
+        engagement_days=s.engagement_days,
+        payment_window_days=s.payment_window_days,
+        ltv_horizon_days=s.ltv_horizon_days,
+    )
+
+
+engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config())
+processor = Processor(engine, load_state, save_state, partitions=settings.partitions)
 counters = Counters()
 dead_letters = DeadLetterSink(topics.dead_letters, counters)
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)
+snapshots = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())

@@ -5,8 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+DEV_SNAPSHOT_KEY = "development-only-snapshot-key"
 
 
 class Settings(BaseSettings):
@@ -37,6 +40,32 @@ class Settings(BaseSettings):
         default=None, description="Folder (or file) of POS vendor mappings (YAML); each source topic is consumed."
     )
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"
+    environment: Literal["development", "production"] = Field(
+        default="development", description="production refuses development defaults for secrets."
+    )
+    # Label windows (days of event time).
+    propensity_days: float = Field(default=14.0, gt=0, description="Propensity to buy: a purchase within this many days.")
+    engagement_days: float = Field(default=7.0, gt=0, description="Engagement score: an engagement within this many days.")
+    payment_window_days: float = Field(default=30.0, gt=0, description="Payment default: a failure or late payment within.")
+    ltv_horizon_days: float = Field(default=90.0, gt=0, description="Lifetime value: spend over this many days.")
+    # Model snapshots (Redis), signed with HMAC-SHA256.
+    snapshot_key: SecretStr = Field(
+        default=SecretStr(DEV_SNAPSHOT_KEY), description="Key that signs model snapshots (set it outside development)."
+    )
+    snapshot_previous_keys: list[SecretStr] = Field(
+        default_factory=list, description="Rotated-out keys still accepted when loading a snapshot (JSON list)."
+    )
+    snapshot_interval_seconds: float = Field(default=60.0, gt=0, description="How often the worker saves a snapshot.")
+
+    @model_validator(mode="after")
+    def _no_development_secrets_in_production(self) -> Settings:
+        if self.environment == "production" and self.snapshot_key.get_secret_value() == DEV_SNAPSHOT_KEY:
+            raise ValueError("LOYALTY_SNAPSHOT_KEY must be set in production")
+        return self
+
+    def snapshot_keys(self) -> list[bytes]:
+        """The signing key first, then the rotated-out ones (for verification only)."""
+        return [k.get_secret_value().encode() for k in (self.snapshot_key, *self.snapshot_previous_keys)]
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

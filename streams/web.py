@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from streams.app import app
-from streams.runtime import counters, engine
-
-_ready = {"value": False}
-
-
-@app.on_rebalance_complete.connect
-async def _mark_ready(sender, **kwargs) -> None:
-    # Sent after the tables of the new assignment are recovered.
-    _ready["value"] = True
-
-
-@app.on_partitions_revoked.connect
-async def _mark_rebalancing(sender, revoked, **kwargs) -> None:
-    _ready["value"] = False
+from streams.lifecycle import ready
+from streams.runtime import counters, engine, snapshots
 
 
 @app.page("/api/loyalty/v1/health/")
 async def health(web, request):
-    ready = _ready["value"] and not app.rebalancing
+    is_ready = ready["value"] and not app.rebalancing
     assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives())
     return web.json(
         {
-            "status": "ok" if ready else "starting",
-            "ready": ready,
+            "status": "ok" if is_ready else "starting",
+            "ready": is_ready,
             "assigned_partitions": assigned,
+            "watermark": engine.watermark,
+            "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "models": {"churn": {"version": engine.churn.version, "examples_learned": engine.churn.n_learned}},
             "counters": counters.snapshot(),
+        }
+    )
+
+
+@app.page("/api/loyalty/v1/models/")
+async def models(web, request):
+    """Each model's live quality: prequential metrics, samples, pending labels, drift, snapshot age."""
+    return web.json(
+        {
+            "watermark": engine.watermark,
+            "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
+            "models": engine.models.report(),
         }
     )

@@ -1,0 +1,54 @@
+"""What the worker does around its agents: restore models, index deadlines, save snapshots."""
+
+from __future__ import annotations
+
+import logging
+
+from core import CustomerState
+from streams.app import app
+from streams.runtime import engine, processor, settings, snapshots
+from streams.tables import customers
+
+log = logging.getLogger("loyalty.lifecycle")
+
+ready = {"value": False, "restored": False}
+
+
+@app.on_rebalance_complete.connect
+async def _after_recovery(sender, **kwargs) -> None:
+    # Sent after the tables of the new assignment are recovered, before agents resume.
+    if not ready["restored"]:
+        ready["restored"] = True
+        try:
+            await snapshots.restore(engine)
+        except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
+            snapshots.status = f"unavailable: {error}"
+            log.error("could not read the model snapshot: %s", error)
+    indexed = processor.rebuild_due(CustomerState.from_dict(v) for v in customers.values() if v)
+    log.info("label deadlines indexed for %d customers", indexed)
+    ready["value"] = True
+
+
+@app.on_partitions_revoked.connect
+async def _rebalancing(sender, revoked, **kwargs) -> None:
+    ready["value"] = False
+
+
+@app.timer(interval=settings.snapshot_interval_seconds)
+async def _save_snapshot() -> None:
+    if ready["restored"]:
+        await _save("periodic")
+
+
+@app.on_before_shutdown.connect
+async def _save_at_shutdown(sender, **kwargs) -> None:
+    if ready["restored"]:
+        await _save("shutdown")
+
+
+async def _save(why: str) -> None:
+    try:
+        size = await snapshots.save(engine)
+        log.info("model snapshot saved (%s, %d bytes)", why, size)
+    except Exception as error:  # noqa: BLE001 - a missed snapshot is retried at the next tick
+        log.error("could not save the model snapshot (%s): %s", why, error)
