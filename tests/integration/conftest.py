@@ -110,8 +110,10 @@ class WorkerProcess:
         raise TimeoutError(f"worker not ready within {timeout} s:\n{self.log_tail()}")
 
     def health(self) -> dict:
-        url = f"http://127.0.0.1:{self.port}/api/loyalty/v1/health/"
-        with urllib.request.urlopen(url, timeout=5) as response:
+        return self.get("/api/loyalty/v1/health/")
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
             return json.loads(response.read())
 
     def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition") -> dict:

@@ -116,7 +116,11 @@ def test_restart_recovers_state_and_emits_no_duplicate(settings, start_worker):
     records = read_topic(settings, "offer-assignments", expect=2)
     assert Counter(json.loads(r.value())["campaign_id"] for r in records) == {"welcome-2026": 1, "big-basket": 1}
     assert second.health()["counters"]["assignments_out"] == 0
-    assert second.health()["counters"]["examples_learned"] == 1  # the pending label survived the restart
+    # The labels pending in the recovered state resolved on the new purchase: churn (0), propensity (1), upsell.
+    assert second.health()["counters"]["examples_learned"] == 3
+    report = second.get("/api/loyalty/v1/models/")["models"]
+    assert {task: report[task]["samples"] for task in ("churn", "propensity", "upsell")} == {
+        "churn": 1, "propensity": 1, "upsell": 1}
 
 
 def test_offer_assignments_are_readable_json_for_any_consumer(settings, start_worker):
