@@ -41,6 +41,8 @@ async def _handle(stream, kind: str) -> None:
         # The current event belongs to this partition, so writes of its customers' states land right.
         swept = processor.sweep(message.partition)
         counters.examples_learned += result.learned + swept.learned
+        for customer_id, values in swept.sweep_scores:
+            await _serve(customer_id, values)
 
 
 async def _serve(customer_id: str, values: dict) -> None:

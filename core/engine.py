@@ -150,6 +150,14 @@ class LoyaltyEngine:
         return Outcome(state, examples=tuple(examples))
 
     # ------------------------------------------------------------------ scores
+    def current(self, state: CustomerState) -> Outcome:
+        """The flat scores of this customer as of the watermark (what the serving copy keeps)."""
+        scores = self._scores(customer_features(state, self.watermark))
+        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]))
+
+    def as_of(self) -> str:
+        return datetime.fromtimestamp(self.watermark, tz=timezone.utc).isoformat()
+
     def profile(self, state: CustomerState, now: float | None = None) -> CustomerScores:
         """Every model's answer for this customer as of `now` (default: the watermark)."""
         now = self.watermark if now is None else now

@@ -84,10 +84,13 @@ class Processor:
             if state is None:
                 continue
             outcome = self.engine.on_watermark(state)
+            self._store(outcome.state)
             if outcome.examples:
                 result.learned += outcome.learned
                 result.swept += 1
-            self._store(outcome.state)
+                # Scores as of now, not as of the customer's last event: a silent customer's risk moves.
+                current = self.engine.current(outcome.state)
+                result.sweep_scores.append((customer_id, served_scores(current, self.engine.as_of())))
         return result
 
     def _store(self, state: CustomerState) -> None:

@@ -68,6 +68,8 @@ class Replay:
                 self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
         swept = self.processor.sweep(partition)
         counts.examples_learned += result.learned + swept.learned
+        for customer_id, values in swept.sweep_scores:
+            self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
 
     def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]], progress: Callable[[int], None] | None = None):
         for offset, (topic, key, value) in enumerate(records):

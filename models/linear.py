@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from river import compose, linear_model, optim, preprocessing
+from river.utils.math import sigmoid
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class LinearClassifier:
         intercept = float(regression.intercept)
         logit = intercept + sum(contributions.values())
         return Explanation(
-            probability=1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, logit)))),
+            probability=float(sigmoid(logit)),  # River's own link, so it equals `predict`
             logit=logit,
             intercept=intercept,
             contributions=contributions,

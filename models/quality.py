@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from river import drift, metrics
+from river import drift, metrics, stats
 
 
 class Quality:
@@ -34,6 +34,9 @@ class Quality:
         self.baseline = metrics.ROCAUC(n_thresholds=50)
         self.paired = metrics.ROCAUC(n_thresholds=50)
         self.baseline_seen = 0
+        # Regressors are compared with predicting the mean of the labels seen so far.
+        self.label_mean = stats.Mean()
+        self.mean_mae = metrics.MAE()
         self.detector = drift.ADWIN(delta=0.001)
         self.samples = 0
         self.drifts = 0
@@ -46,6 +49,9 @@ class Quality:
             self.baseline.update(y_true, baseline)
             self.paired.update(y_true, y_pred)
             self.baseline_seen += 1
+        if self.kind == "regressor":
+            self.mean_mae.update(y_true, self.label_mean.get())
+            self.label_mean.update(y_true)
         error = abs(float(y_true) - y_pred)
         if self.kind == "regressor":
             error = error / (abs(float(y_true)) + 1.0)
@@ -62,6 +68,8 @@ class Quality:
 
     def report(self) -> dict:
         out = {name: round(float(metric.get()), 6) for name, metric in self.metrics.items()}
+        if self.kind == "regressor" and self.samples:
+            out["vs_baseline"] = {"model_mae": out["mae"], "running_mean_mae": round(float(self.mean_mae.get()), 6)}
         if self.baseline_seen:
             out["vs_baseline"] = {
                 "model_roc_auc": round(float(self.paired.get()), 6) + 0.0,

@@ -138,6 +138,37 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
 
 
 @app.command(
+    option("--from-snapshot/--fresh", default=False, show_default=True,
+           help="Check the worker's models from their signed Redis snapshot instead of freshly warmed ones."),
+)
+async def model_check(self, from_snapshot: bool) -> None:
+    """Run every model on a sample customer and validate its output; exit 1 on any failure."""
+    from core.modelcheck import check_models, sample_customer
+    from streams.runtime import engine_config
+    from streams.snapshots import ModelSnapshots
+
+    engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config(settings))
+    if from_snapshot:
+        store = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())
+        watermark = engine.watermark
+        restored = await store.restore(engine)
+        await store.close()
+        if not restored:
+            raise SystemExit(f"model-check: no usable snapshot ({store.status})")
+        state = sample_customer(LoyaltyEngine(engine.catalog, config=engine.config))
+        engine.watermark = max(engine.watermark, watermark, state.last_purchase_at or 0.0)
+    else:
+        state = sample_customer(engine)
+    results = check_models(engine, state)
+    for r in results:
+        print(f"{'PASS' if r.ok else 'FAIL'}  {r.model:<18} {r.detail}")
+    failed = [r.model for r in results if not r.ok]
+    if failed:
+        raise SystemExit(f"model-check: {len(failed)} failed: {', '.join(failed)}")
+    self.say(f"model-check: all {len(results)} checks passed on customer {state.customer_id}")
+
+
+@app.command(
     option("--topic", default="offer-assignments", show_default=True, help="Base topic name (prefix is added)."),
     option("--from-beginning/--from-end", default=True, show_default=True),
     option("--max", "max_records", type=int, default=0, help="Stop after this many records (0: no limit)."),

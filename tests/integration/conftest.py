@@ -70,6 +70,7 @@ class WorkerProcess:
 
     settings: Settings
     workdir: Path
+    extra_env: dict[str, str] | None = None
     port: int = 0
     process: subprocess.Popen | None = None
 
@@ -88,6 +89,7 @@ class WorkerProcess:
             "LOYALTY_WEB_PORT": str(self.port),
             "LOYALTY_DATA_DIR": str(self.workdir / "data"),
             **({"LOYALTY_SOURCES_DIR": self.settings.sources_dir} if self.settings.sources_dir else {}),
+            **(self.extra_env or {}),
         }
 
     def start(self, timeout: float = 90.0) -> WorkerProcess:
@@ -107,6 +109,7 @@ class WorkerProcess:
             except OSError:
                 pass
             time.sleep(0.3)
+        self.kill()  # never leave a half-started worker behind
         raise TimeoutError(f"worker not ready within {timeout} s:\n{self.log_tail()}")
 
     def health(self) -> dict:
@@ -116,14 +119,20 @@ class WorkerProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
             return json.loads(response.read())
 
-    def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition") -> dict:
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition", interval: float = 0.3) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             health = self.health()
             if predicate(health):
                 return health
-            time.sleep(0.3)
+            time.sleep(interval)
         raise TimeoutError(f"worker never reached {what}: {self.health()}\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -144,9 +153,9 @@ def start_worker(settings, tmp_path):
     """Factory: start a worker for this test's settings; every one started is stopped."""
     started: list[WorkerProcess] = []
 
-    def start(custom: Settings | None = None) -> WorkerProcess:
+    def start(custom: Settings | None = None, env: dict[str, str] | None = None) -> WorkerProcess:
         ensure_topics(custom or settings)
-        worker = WorkerProcess(custom or settings, tmp_path).start()
+        worker = WorkerProcess(custom or settings, tmp_path, env).start()
         started.append(worker)
         return worker
 

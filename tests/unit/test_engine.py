@@ -134,3 +134,19 @@ def test_payment_events_count_by_type():
     assert state.payment_counts == {"bill_due": 2, "bill_paid": 1, "payment_late": 1}
     assert state.last_payment_issue_at == T0.replace(day=4).timestamp()
     assert state.purchase_count == 0
+
+
+def test_the_sweep_resolves_silent_customers_and_their_served_risk_moves():
+    """A customer who stops buying gets a churn label when the window passes, by event time only."""
+    replay = Replay(engine())
+    replay.feed("purchases", b"quiet", encode(purchase("quiet", day=0, total=30)))
+    first = dict(replay.served["quiet"])
+    assert replay.states["quiet"].pending["churn"].deadline == purchase(day=30).ts
+    # Others keep buying; 'quiet' says nothing. Their events move the watermark past the deadline.
+    for day in range(1, 40):
+        replay.feed("purchases", b"busy", encode(purchase("busy", day=day, total=30, n=day)))
+    assert "churn" not in replay.states["quiet"].pending  # resolved at its deadline; no new guess until a purchase
+    assert "propensity" not in replay.states["quiet"].pending
+    assert replay.engine.models.quality["churn"].samples == 1 + 38  # quiet's churned label and busy's 38
+    served = replay.served["quiet"]
+    assert served["as_of"] > first["as_of"]  # re-scored as of the watermark, without an event of its own
