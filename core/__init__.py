@@ -6,8 +6,8 @@ same outputs.
 """
 
 from core.campaigns import Campaign, CampaignRule, Catalog, load_catalog
-from core.engine import EngagementOutcome, EngineConfig, LoyaltyEngine, Outcome, PurchaseOutcome, StateOutcome
-from core.features import churn_features, customer_features
+from core.engine import EngineConfig, LoyaltyEngine, Outcome
+from core.features import customer_features
 from core.ids import assignment_id, decision_window
 from core.state import CustomerState, PendingLabel
 
@@ -16,15 +16,11 @@ __all__ = [
     "CampaignRule",
     "Catalog",
     "CustomerState",
-    "EngagementOutcome",
     "EngineConfig",
     "Outcome",
     "LoyaltyEngine",
     "PendingLabel",
-    "PurchaseOutcome",
-    "StateOutcome",
     "assignment_id",
-    "churn_features",
     "customer_features",
     "decision_window",
     "load_catalog",

@@ -46,10 +46,6 @@ class Outcome:
         return len(self.examples)
 
 
-# Older names of the same thing.
-PurchaseOutcome = EngagementOutcome = StateOutcome = Outcome
-
-
 class LoyaltyEngine:
     """State update, label resolution, learning, scoring and decisions, one event at a time.
 

@@ -44,11 +44,6 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
     }
 
 
-def churn_features(state: CustomerState, now: float) -> dict[str, float]:
-    """The churn model's features (all customer features)."""
-    return customer_features(state, now)
-
-
 def offer_features(base: dict[str, float], category: str, lifecycle_stage: str) -> dict[str, float]:
     """Customer features plus the offer's kind, for the campaign response model."""
     return {**base, f"offer_category_{category}": 1.0, f"offer_stage_{lifecycle_stage}": 1.0}

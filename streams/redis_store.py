@@ -1,7 +1,7 @@
 """Redis access: the serving copy of each customer's latest scores.
 
-`ScoreStore` is the interface; `RedisScoreStore` talks to a real server and
-`MemoryScoreStore` is its in-memory twin for tests of the pure parts.
+`ScoreStore` is the interface; `RedisScoreStore` talks to a real server. Replay
+keeps its in-memory twin as a plain dict (`core.replay.Replay.served`).
 """
 
 from __future__ import annotations
@@ -49,13 +49,3 @@ class RedisScoreStore:
             await self._client.aclose()
             self._client = None
 
-
-class MemoryScoreStore:
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, str]] = {}
-
-    async def put_scores(self, customer_id: str, scores: dict[str, str | float]) -> None:
-        self.data.setdefault(customer_id, {}).update({k: str(v) for k, v in scores.items()})
-
-    async def get_scores(self, customer_id: str) -> dict[str, str]:
-        return dict(self.data.get(customer_id, {}))

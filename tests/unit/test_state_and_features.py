@@ -1,6 +1,6 @@
 import json
 
-from core import CustomerState, PendingLabel, churn_features
+from core import CustomerState, PendingLabel, customer_features
 from core.features import DAY
 from core.state import MAX_REMEMBERED_CAMPAIGNS
 
@@ -47,7 +47,7 @@ def test_remembered_campaign_windows_are_bounded():
 
 def test_features_are_as_of_now_so_silence_raises_recency():
     state = CustomerState("c").with_purchase(0.0, 50.0)
-    soon, later = churn_features(state, 1 * DAY), churn_features(state, 40 * DAY)
+    soon, later = customer_features(state, 1 * DAY), customer_features(state, 40 * DAY)
     assert soon["days_since_purchase"] == 1.0
     assert later["days_since_purchase"] == 40.0
     assert later["tenure_days"] == 40.0
@@ -58,6 +58,6 @@ def test_features_are_as_of_now_so_silence_raises_recency():
 def test_features_of_an_empty_state_are_finite():
     import math
 
-    features = churn_features(CustomerState("c"), 5 * DAY)
+    features = customer_features(CustomerState("c"), 5 * DAY)
     assert all(math.isfinite(v) for v in features.values())
     assert features["days_since_purchase"] == 0.0 and features["log_purchases"] == 0.0
