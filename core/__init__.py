@@ -5,7 +5,7 @@ drive the same `LoyaltyEngine`, so the same events in the same order give the
 same outputs.
 """
 
-from core.campaigns import Campaign, CampaignRule, Catalog, load_catalog
+from core.campaigns import Audience, Campaign, Catalog, load_catalog
 from core.engine import EngineConfig, LoyaltyEngine, Outcome
 from core.features import customer_features
 from core.ids import assignment_id, decision_window
@@ -13,7 +13,7 @@ from core.state import CustomerState, PendingLabel
 
 __all__ = [
     "Campaign",
-    "CampaignRule",
+    "Audience",
     "Catalog",
     "CustomerState",
     "EngineConfig",

@@ -1,85 +1,206 @@
-"""Campaigns, the offers they link to, and the rule that says who qualifies.
+"""The offer catalog, the campaigns that link to it, and who each campaign is for.
 
-This is the first, rule-based decision step; the ranked next-best-offer engine
-with budgets and caps replaces `Catalog.matching` in a later step.
+A campaign's `offer_config` is checked against its offer's category (a discount
+takes `discount_percent` from 0 to 100, points take `points_bonus` of at least 0,
+...); unknown keys are refused, and every error names the field.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.offers import OfferSnapshot
+from schemas.scores import RiskBand, Segment
+
+LifecycleStage = Literal["acquisition", "growth", "retention", "win_back"]
+ValueSegment = Literal["high", "medium", "low"]
 
 
-class CampaignRule(BaseModel):
-    """Every bound that is set must hold; an empty rule matches every purchase."""
-
+class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class PointsConfig(_Config):
+    points_bonus: int = Field(default=0, ge=0, le=1_000_000)
+    points_multiplier: float = Field(default=1.0, ge=1, le=10)
+
+
+class DiscountConfig(_Config):
+    discount_percent: float = Field(gt=0, le=100)
+    min_basket: float = Field(default=0, ge=0)
+    category: str | None = Field(default=None, max_length=64)
+
+
+class CashbackConfig(_Config):
+    cashback_percent: float = Field(gt=0, le=100)
+    max_cashback: float | None = Field(default=None, ge=0)
+
+
+class FreeItemConfig(_Config):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=100)
+    item_value: float = Field(default=4.0, ge=0)
+
+
+class TierUpgradeConfig(_Config):
+    tier: Literal["silver", "gold", "platinum"] = "gold"
+    duration_days: int = Field(default=30, ge=1, le=365)
+
+
+class ExperienceConfig(_Config):
+    experience: str = Field(min_length=1, max_length=120)
+    experience_value: float = Field(default=20.0, ge=0)
+
+
+OFFER_CONFIGS: dict[str, type[_Config]] = {
+    "points": PointsConfig,
+    "discount": DiscountConfig,
+    "cashback": CashbackConfig,
+    "free_item": FreeItemConfig,
+    "tier_upgrade": TierUpgradeConfig,
+    "experience": ExperienceConfig,
+}
+
+
+def validate_offer_config(category: str, config: dict) -> _Config:
+    """The config as its category's model, or `ValueError` naming each bad field.
+
+    >>> validate_offer_config("discount", {"discount_percent": 20}).discount_percent
+    20.0
+    >>> validate_offer_config("discount", {"discount_percent": 120, "colour": "red"})
+    Traceback (most recent call last):
+    ...
+    ValueError: offer_config.discount_percent: Input should be less than or equal to 100; offer_config.colour: Extra inputs are not permitted
+    """
+    try:
+        return OFFER_CONFIGS[category].model_validate(config)
+    except ValidationError as error:
+        parts = [
+            f"offer_config.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
+            for item in error.errors(include_url=False, include_input=False)
+        ]
+        raise ValueError("; ".join(parts)) from None
+
+
+def offer_value(category: str, config: _Config, avg_basket: float) -> float:
+    """What an offer is worth to a customer, in currency, for ranking offers against each other."""
+    basket = max(avg_basket, 10.0)
+    match config:
+        case PointsConfig():
+            return config.points_bonus / 100 + (config.points_multiplier - 1) * basket / 100
+        case DiscountConfig():
+            return basket * config.discount_percent / 100
+        case CashbackConfig():
+            value = basket * config.cashback_percent / 100
+            return min(value, config.max_cashback) if config.max_cashback is not None else value
+        case FreeItemConfig():
+            return config.item_value * config.quantity
+        case TierUpgradeConfig():
+            return {"silver": 3.0, "gold": 6.0, "platinum": 12.0}[config.tier] * config.duration_days / 30
+        case ExperienceConfig():
+            return config.experience_value
+    raise ValueError(f"no value for category {category}")
+
+
+class Audience(_Config):
+    """Who a campaign is for; every bound that is set must hold, empty lists allow all."""
+
+    lifecycle_stages: list[LifecycleStage] = Field(default_factory=list)
+    value_segments: list[ValueSegment] = Field(default_factory=list)
+    rfm_segments: list[Segment] = Field(default_factory=list)
+    churn_risk: list[RiskBand] = Field(default_factory=list)
     min_purchase_count: int | None = Field(default=None, ge=0)
     max_purchase_count: int | None = Field(default=None, ge=0)
     min_churn_probability: float | None = Field(default=None, ge=0, le=1)
-    min_basket_total: float | None = Field(default=None, ge=0)
+    min_basket_total: float | None = Field(default=None, ge=0, description="Only on a purchase of at least this.")
 
-    def matches(self, *, purchase_count: int, churn_probability: float, basket_total: float) -> bool:
+    def refusal(self, profile: dict) -> str | None:
+        """Why a customer is not in this audience, or None if they are.
+
+        `profile` has lifecycle_stage, value_segment, rfm_segment, churn_risk,
+        purchase_count, churn_probability and basket_total (None outside a purchase).
+
+        >>> Audience(churn_risk=["HIGH"]).refusal({"churn_risk": "LOW"})
+        "churn_risk LOW not in ['HIGH']"
         """
-        >>> CampaignRule(min_basket_total=100).matches(purchase_count=1, churn_probability=0.1, basket_total=120)
-        True
-        >>> CampaignRule(max_purchase_count=1).matches(purchase_count=2, churn_probability=0.1, basket_total=5)
-        False
-        """
-        checks = (
-            self.min_purchase_count is None or purchase_count >= self.min_purchase_count,
-            self.max_purchase_count is None or purchase_count <= self.max_purchase_count,
-            self.min_churn_probability is None or churn_probability >= self.min_churn_probability,
-            self.min_basket_total is None or basket_total >= self.min_basket_total,
-        )
-        return all(checks)
+        for name in ("lifecycle_stages", "value_segments", "rfm_segments", "churn_risk"):
+            allowed = getattr(self, name)
+            key = {"lifecycle_stages": "lifecycle_stage", "value_segments": "value_segment",
+                   "rfm_segments": "rfm_segment"}.get(name, name)
+            if allowed and profile.get(key) not in allowed:
+                return f"{key} {profile.get(key)} not in {allowed}"
+        count = profile.get("purchase_count", 0)
+        if self.min_purchase_count is not None and count < self.min_purchase_count:
+            return f"purchase_count {count} < {self.min_purchase_count}"
+        if self.max_purchase_count is not None and count > self.max_purchase_count:
+            return f"purchase_count {count} > {self.max_purchase_count}"
+        p = profile.get("churn_probability", 0.0)
+        if self.min_churn_probability is not None and p < self.min_churn_probability:
+            return f"churn_probability {p:.3f} < {self.min_churn_probability}"
+        if self.min_basket_total is not None:
+            basket = profile.get("basket_total")
+            if basket is None or basket < self.min_basket_total:
+                return f"basket_total {basket} < {self.min_basket_total}"
+        return None
 
     def describe(self) -> str:
-        """
-        >>> CampaignRule(min_purchase_count=2, min_churn_probability=0.6).describe()
-        'min_purchase_count=2, min_churn_probability=0.6'
-        >>> CampaignRule().describe()
-        'every purchase'
-        """
-        bounds = [f"{k}={v}" for k, v in self.model_dump(exclude_none=True).items()]
-        return ", ".join(bounds) or "every purchase"
+        bounds = [f"{k}={v}" for k, v in self.model_dump(exclude_none=True).items() if v not in ([], None)]
+        return ", ".join(bounds) or "everyone"
 
 
-class Campaign(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    campaign_id: str = Field(min_length=1, max_length=64)
+class Campaign(_Config):
+    campaign_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
     name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=500)
     status: Literal["draft", "active", "paused", "ended"] = "draft"
-    offer_id: str
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    offer_id: str = Field(min_length=1, max_length=64)
     offer_config: dict[str, float | int | str | bool] = Field(default_factory=dict)
-    rule: CampaignRule = Field(default_factory=CampaignRule)
+    audience: Audience = Field(default_factory=Audience)
+    trigger: Literal["purchase", "sweep", "any"] = Field(
+        default="purchase", description="Decide on purchases, on the event-time sweep of silent customers, or both."
+    )
+    priority: float = Field(default=1.0, gt=0, le=10)
+    total_budget: int | None = Field(default=None, ge=0, description="Assignments in all.")
+    daily_budget: int | None = Field(default=None, ge=0, description="Assignments per event-time UTC day.")
+    customer_cap: int | None = Field(default=None, ge=1, description="Assignments per customer, ever.")
+    cooldown_days: float | None = Field(default=None, gt=0, description="Event time between two to one customer.")
+    control_share: float = Field(default=0.0, ge=0, le=0.5, description="Share of the audience held out.")
     expires_after_days: float = Field(default=7, gt=0, le=365)
-    # At most one assignment per customer per window of this many days (the cooldown).
-    window_days: int = Field(default=1, ge=1, le=365)
+    window_days: int = Field(default=1, ge=1, le=365, description="The decision window that names assignment ids.")
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Campaign:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    def live_at(self, at: datetime) -> bool:
+        return self.status == "active" and (self.starts_at is None or at >= self.starts_at) and (
+            self.ends_at is None or at < self.ends_at)
+
+    def runs_on(self, trigger: str) -> bool:
+        return self.trigger == "any" or self.trigger == trigger
 
 
-class Catalog(BaseModel):
-    """Offers and the campaigns that link to them; every campaign's offer must exist."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Catalog(_Config):
+    """Offers and the campaigns that link to them; every link and offer_config is checked."""
 
     offers: list[OfferSnapshot]
     campaigns: list[Campaign]
 
     @model_validator(mode="after")
     def _links_resolve(self) -> Catalog:
-        ids = {offer.offer_id for offer in self.offers}
-        missing = sorted({c.offer_id for c in self.campaigns} - ids)
-        if missing:
-            raise ValueError(f"campaigns link to unknown offers: {', '.join(missing)}")
+        offers = {offer.offer_id: offer for offer in self.offers}
+        for campaign in self.campaigns:
+            check_campaign(campaign, offers)
         return self
 
     def offer(self, offer_id: str) -> OfferSnapshot:
@@ -87,6 +208,26 @@ class Catalog(BaseModel):
 
     def active(self) -> list[Campaign]:
         return [c for c in self.campaigns if c.status == "active"]
+
+    def config(self, campaign: Campaign) -> _Config:
+        return validate_offer_config(self.offer(campaign.offer_id).category, campaign.offer_config)
+
+    def with_campaign(self, campaign: Campaign) -> Catalog:
+        """This catalog with `campaign` added or replaced (checked against the offers)."""
+        check_campaign(campaign, {o.offer_id: o for o in self.offers})
+        others = [c for c in self.campaigns if c.campaign_id != campaign.campaign_id]
+        return Catalog(offers=self.offers, campaigns=[*others, campaign])
+
+
+def check_campaign(campaign: Campaign, offers: dict[str, OfferSnapshot]) -> None:
+    """Refuse a campaign whose offer is unknown or whose offer_config does not fit the offer's category."""
+    offer = offers.get(campaign.offer_id)
+    if offer is None:
+        raise ValueError(f"campaign {campaign.campaign_id}: offer_id: unknown offer {campaign.offer_id!r}")
+    try:
+        validate_offer_config(offer.category, campaign.offer_config)
+    except ValueError as error:
+        raise ValueError(f"campaign {campaign.campaign_id} ({offer.category} offer): {error}") from None
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 from core import labels
+from core.badges import award_badges
+
 from core.campaigns import Catalog
-from core.features import customer_features, offer_features
-from core.ids import assignment_id, decision_window
+from core.decisions import Decider, Decision
+from core.features import category_shares, customer_features, offer_features
 from core.labels import LabeledExample
-from core.state import DAY, MAX_PENDING_OFFERS, CustomerState, PendingLabel
+from core.limits import Reservation
+from core.state import DAY, CustomerState, PendingLabel
 from models.suite import ModelSuite
+from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
-from schemas.offers import OfferAssignment
+from schemas.offers import BadgeAward, OfferAssignment
 from schemas.scores import CustomerScores
 
 
@@ -29,6 +33,11 @@ class EngineConfig:
     ltv_horizon_days: float = 90.0
     upsell_factor: float = 1.2
     upsell_max_days: float = 120.0
+    # Silent customers are reviewed (re-scored, and offered what a sweep campaign wants)
+    # this long after their last purchase, then every `review_every_days`, up to `review_until_days`.
+    review_after_days: float = 14.0
+    review_every_days: float = 7.0
+    review_until_days: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,9 @@ class Outcome:
     risk_band: str = ""
     assignments: tuple[OfferAssignment, ...] = ()
     examples: tuple[LabeledExample, ...] = ()
+    decision: Decision | None = None
+    trace: DecisionTrace | None = None
+    badges: tuple[BadgeAward, ...] = ()
 
     @property
     def learned(self) -> int:
@@ -60,6 +72,7 @@ class LoyaltyEngine:
         models: ModelSuite | None = None,
         config: EngineConfig | None = None,
         churn_window_days: float | None = None,
+        policy: str = "nbo",
     ) -> None:
         config = config or EngineConfig()
         if churn_window_days is not None:
@@ -68,6 +81,7 @@ class LoyaltyEngine:
         self.config = config
         self.models = models if models is not None else ModelSuite(ltv_horizon_days=config.ltv_horizon_days)
         self.watermark = 0.0
+        self.policy = policy
 
     @property
     def churn(self):
@@ -112,8 +126,11 @@ class LoyaltyEngine:
                               extra=state.avg_basket * cfg.upsell_factor)
         state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days)
         state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
-        state, assignments = self._decide(state, event, features, scores)
-        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), assignments, tuple(examples))
+        state = replace(state, next_review_at=now + cfg.review_after_days * DAY)
+        state, badges = award_badges(state, event, streak_weeks=state.purchase_streak_weeks)
+        decision = self.decider().consider(state, features, scores, now, "purchase", event.event_id, event.total)
+        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
+                       decision=decision, badges=tuple(badges))
 
     def on_engagement(self, state: CustomerState | None, event: EngagementEvent) -> Outcome:
         state, now, examples = self._begin(state, event)
@@ -124,7 +141,8 @@ class LoyaltyEngine:
         features = customer_features(state, now)
         p = self.models["engagement"].predict(features)
         state = self._predict(state, "engagement", features, p, now, self.config.engagement_days)
-        return Outcome(state, examples=tuple(examples))
+        state, badges = award_badges(state, event, streak_weeks=state.purchase_streak_weeks)
+        return Outcome(state, examples=tuple(examples), badges=tuple(badges))
 
     def on_payment(self, state: CustomerState | None, event: PaymentEvent) -> Outcome:
         state, now, examples = self._begin(state, event)
@@ -140,10 +158,39 @@ class LoyaltyEngine:
         return Outcome(state, examples=tuple(examples))
 
     def on_watermark(self, state: CustomerState) -> Outcome:
-        """Resolve this customer's labels whose deadline the watermark has passed (the sweep)."""
+        """The sweep: resolve labels the watermark has passed, and review a silent customer when due.
+
+        A review re-scores the customer as of the watermark and lets the campaigns that
+        run on the sweep decide: the customers a win-back campaign wants send no events.
+        """
         state, examples = labels.on_watermark(state, self.watermark)
         self.models.learn(examples)
-        return Outcome(state, examples=tuple(examples))
+        review = state.next_review_at
+        if review is None or review > self.watermark or state.last_purchase_at is None:
+            return Outcome(state, examples=tuple(examples))
+        cfg, now = self.config, self.watermark
+        silent_days = (now - state.last_purchase_at) / DAY
+        next_review = now + cfg.review_every_days * DAY if silent_days + cfg.review_every_days <= cfg.review_until_days else None
+        state = replace(state, next_review_at=next_review)
+        features = customer_features(state, now)
+        scores = self._scores(features)
+        # Predictions as of the silence too: otherwise the models only ever learn from the
+        # moment of a purchase, where days since the last one is always zero.
+        state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days)
+        state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days)
+        decision = self.decider().consider(state, features, scores, now, "sweep")
+        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
+                       decision=decision)
+
+    def decider(self) -> Decider:
+        return Decider(self.catalog, self.models, self.policy)
+
+    def commit(self, outcome: Outcome, reservation: Reservation | None) -> Outcome:
+        """Apply what the limits answered to a decision: the assignment, the new state, the trace."""
+        if outcome.decision is None:
+            return outcome
+        state, assignment, trace = self.decider().commit(outcome.state, outcome.decision, reservation)
+        return replace(outcome, state=state, assignments=(assignment,) if assignment else (), trace=trace)
 
     # ------------------------------------------------------------------ scores
     def current(self, state: CustomerState) -> Outcome:
@@ -161,8 +208,9 @@ class LoyaltyEngine:
         scores = self._scores(features)
         explanation = self.churn.explanation(features)
         rfm = self.models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend)
+        shares = category_shares(state)
         response = {
-            c.campaign_id: round(self._response(features, c.offer_id), 6) for c in self.catalog.active()
+            c.campaign_id: round(self._response(features, c.offer_id, shares), 6) for c in self.catalog.active()
         }
         return CustomerScores(
             customer_id=state.customer_id,
@@ -212,50 +260,7 @@ class LoyaltyEngine:
                              baseline=baseline, extra=extra)
         return state.with_pending(task, label)
 
-    def _response(self, features: dict[str, float], offer_id: str) -> float:
+    def _response(self, features: dict[str, float], offer_id: str, shares: dict[str, float] | None = None) -> float:
         offer = self.catalog.offer(offer_id)
-        return self.models["campaign_response"].predict(offer_features(features, offer.category, offer.lifecycle_stage))
-
-    def _decide(self, state, event: PurchaseEvent, features, scores) -> tuple[CustomerState, tuple]:
-        now, assignments = event.ts, []
-        for campaign in self.catalog.active():
-            window = decision_window(now, campaign.window_days)
-            if state.campaign_windows.get(campaign.campaign_id) == window:
-                continue  # already assigned in this window: the same id would repeat
-            if not campaign.rule.matches(
-                purchase_count=state.purchase_count,
-                churn_probability=scores["churn_probability"],
-                basket_total=event.total,
-            ):
-                continue
-            offer = self.catalog.offer(campaign.offer_id)
-            response_features = offer_features(features, offer.category, offer.lifecycle_stage)
-            response = self.models["campaign_response"].predict(response_features)
-            expires = event.occurred_at + timedelta(days=campaign.expires_after_days)
-            assignment = OfferAssignment(
-                assignment_id=assignment_id(campaign.campaign_id, event.customer_id, window),
-                campaign_id=campaign.campaign_id,
-                customer_id=event.customer_id,
-                decision_window=window,
-                offer=offer,
-                offer_config=campaign.offer_config,
-                scores={**scores, "campaign_response": round(response, 6)},
-                model_versions={"churn": self.churn.version, "campaign_response": self.models["campaign_response"].version},
-                reason=f"{campaign.name}: {campaign.rule.describe()}",
-                trigger_event_id=event.event_id,
-                issued_at=event.occurred_at,
-                expires_at=expires,
-            )
-            assignments.append(assignment)
-            state = state.with_assignment(campaign.campaign_id, window)
-            if len(state.pending_offers) >= MAX_PENDING_OFFERS:
-                oldest = min(state.pending_offers, key=lambda k: state.pending_offers[k].at)
-                state = state.with_pending_offer(oldest, None)  # its label is given up, not guessed
-                self.models.pending["campaign_response"] -= 1
-            self.models.pending["campaign_response"] += 1
-            state = state.with_pending_offer(
-                assignment.assignment_id,
-                PendingLabel(at=now, features=response_features, prediction=response,
-                             deadline=expires.timestamp(), ref=campaign.campaign_id),
-            )
-        return state, tuple(assignments)
+        x = offer_features(features, offer.category, offer.lifecycle_stage, shares)
+        return self.models["campaign_response"].predict(x)

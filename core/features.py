@@ -44,6 +44,30 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
     }
 
 
-def offer_features(base: dict[str, float], category: str, lifecycle_stage: str) -> dict[str, float]:
-    """Customer features plus the offer's kind, for the campaign response model."""
-    return {**base, f"offer_category_{category}": 1.0, f"offer_stage_{lifecycle_stage}": 1.0}
+# Customer features the campaign response model crosses with the offer's kind, so a
+# linear model can learn that an offer suits some customers and not others.
+CROSSED = ("log_purchases", "log_avg_basket", "purchase_rate_30d", "days_since_purchase", "offer_response_rate")
+
+
+def offer_features(base: dict[str, float], category: str, lifecycle_stage: str,
+                   category_shares: dict[str, float] | None = None) -> dict[str, float]:
+    """Customer features, the offer's kind, and their crosses, for the campaign response model.
+
+    >>> f = offer_features({"log_purchases": 2.0}, "discount", "growth", {"grocery": 0.75})
+    >>> f["offer_category_discount"], f["discount_x_log_purchases"], f["discount_x_share_grocery"]
+    (1.0, 2.0, 0.75)
+    """
+    out = {**base, f"offer_category_{category}": 1.0, f"offer_stage_{lifecycle_stage}": 1.0}
+    for name in CROSSED:
+        if name in base:
+            out[f"{category}_x_{name}"] = base[name]
+            out[f"{lifecycle_stage}_x_{name}"] = base[name]
+    for shop_category, share in (category_shares or {}).items():
+        out[f"{category}_x_share_{shop_category}"] = share
+    return out
+
+
+def category_shares(state: CustomerState) -> dict[str, float]:
+    """Each category's share of the customer's spend."""
+    total = sum(state.category_spend.values())
+    return {k: round(v / total, 4) for k, v in state.category_spend.items()} if total else {}

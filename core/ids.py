@@ -32,3 +32,14 @@ def assignment_id(campaign_id: str, customer_id: str, window: str) -> str:
     True
     """
     return str(uuid.uuid5(_NAMESPACE, f"assignment|{campaign_id}|{customer_id}|{window}"))
+
+
+def badge_award_id(badge_id: str, customer_id: str) -> str:
+    """Same badge and customer give the same id, on any worker, on replay.
+
+    >>> badge_award_id("explorer", "c-1") == badge_award_id("explorer", "c-1")
+    True
+    >>> badge_award_id("explorer", "c-1") == badge_award_id("explorer", "c-2")
+    False
+    """
+    return str(uuid.uuid5(_NAMESPACE, f"badge|{badge_id}|{customer_id}"))

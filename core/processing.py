@@ -3,36 +3,52 @@
 The Faust agents and the replay command both call `Processor.process` and then
 `Processor.sweep` for every record, in the order they consume them, so the same
 records in the same order give the same state, learning, scores and outputs.
-Where the state lives (a Faust table or a dict) is the driver's business: it
-passes `load` and `save`.
+Where the state lives (a Faust table or a dict) and which limits answer (Redis or
+its in-memory twin) is the driver's business: it passes `load`, `save` and `limits`.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
+from core.limits import ContactPolicy, Limits, Reservation
 from core.partitioning import partition_of
 from core.state import CustomerState
 from schemas import EngagementEvent, InvalidEvent, PaymentEvent, PurchaseEvent, decode
-from schemas.offers import OfferAssignment
+from schemas.decisions import DecisionTrace
+from schemas.offers import BadgeAward, OfferAssignment
 
 MODELS = {"purchases": PurchaseEvent, "engagements": EngagementEvent, "payments": PaymentEvent}
+
+log = logging.getLogger("loyalty.processing")
 
 
 @dataclass
 class Result:
-    """What a record produced: offers to send, a score update to serve, or why it is a dead letter."""
+    """What a record (or a sweep) produced: outputs to send, scores to serve, or why it is a dead letter."""
 
-    assignments: tuple[OfferAssignment, ...] = ()
-    scores: tuple[str, dict[str, str | float]] | None = None
+    assignments: list[OfferAssignment] = field(default_factory=list)
+    traces: list[DecisionTrace] = field(default_factory=list)
+    badges: list[BadgeAward] = field(default_factory=list)
+    scores: list[tuple[str, dict[str, str | float]]] = field(default_factory=list)
     invalid: str | None = None
     failure: str | None = None
     learned: int = 0
     swept: int = 0
-    sweep_scores: list[tuple[str, dict[str, str | float]]] = field(default_factory=list)
+    limits_errors: int = 0
+
+    def add(self, outcome: Outcome, as_of: str) -> None:
+        self.assignments.extend(outcome.assignments)
+        if outcome.trace is not None:
+            self.traces.append(outcome.trace)
+        self.badges.extend(outcome.badges)
+        self.learned += outcome.learned
+        if outcome.scores:
+            self.scores.append((outcome.state.customer_id, served_scores(outcome, as_of)))
 
 
 def served_scores(outcome: Outcome, as_of: str) -> dict[str, str | float]:
@@ -46,15 +62,19 @@ class Processor:
         engine: LoyaltyEngine,
         load: Callable[[str], CustomerState | None],
         save: Callable[[CustomerState], None],
+        limits: Limits,
+        policy: ContactPolicy | None = None,
         partitions: int = 1,
     ) -> None:
         self.engine = engine
         self.load = load
         self.save = save
+        self.limits = limits
+        self.policy = policy or ContactPolicy(max_offers=None)
         self.partitions = partitions
         self.due = DueIndex()
 
-    def process(self, kind: str, key: bytes | None, value: bytes | None) -> Result:
+    async def process(self, kind: str, key: bytes | None, value: bytes | None) -> Result:
         """`kind` is the base topic name (purchases, engagements, payments)."""
         try:
             event = decode(MODELS[kind], value)
@@ -71,27 +91,48 @@ class Processor:
         try:
             outcome = step(self.load(event.customer_id), event)
         except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
+            log.exception("processing failed")
             return Result(failure=f"{type(error).__name__}: {error}")
+        result = Result()
+        outcome = await self._decide(outcome, result)
         self._store(outcome.state)
-        scores = (event.customer_id, served_scores(outcome, event.occurred_at.isoformat())) if outcome.scores else None
-        return Result(outcome.assignments, scores, learned=outcome.learned)
+        result.add(outcome, event.occurred_at.isoformat())
+        return result
 
-    def sweep(self, partition: int, result: Result | None = None) -> Result:
-        """Resolve the labels of `partition`'s customers that the watermark has passed."""
-        result = result or Result()
+    async def sweep(self, partition: int) -> Result:
+        """Labels the watermark has passed, and reviews of silent customers, in `partition`."""
+        result = Result()
         for customer_id in self.due.pop_due(partition, self.engine.watermark):
             state = self.load(customer_id)
             if state is None:
                 continue
             outcome = self.engine.on_watermark(state)
-            self._store(outcome.state)
-            if outcome.examples:
-                result.learned += outcome.learned
+            if outcome.examples or outcome.decision is not None:
                 result.swept += 1
-                # Scores as of now, not as of the customer's last event: a silent customer's risk moves.
-                current = self.engine.current(outcome.state)
-                result.sweep_scores.append((customer_id, served_scores(current, self.engine.as_of())))
+                if not outcome.scores:
+                    # Scores as of now, not as of the customer's last event: a silent customer's risk moves.
+                    current = self.engine.current(outcome.state)
+                    outcome = Outcome(outcome.state, current.scores, current.risk_band, (), outcome.examples,
+                                      outcome.decision)
+            outcome = await self._decide(outcome, result)
+            self._store(outcome.state)
+            if outcome.examples or outcome.decision is not None:
+                result.add(outcome, self.engine.as_of())
         return result
+
+    async def _decide(self, outcome: Outcome, result: Result) -> Outcome:
+        decision = outcome.decision
+        if decision is None:
+            return outcome
+        reservation: Reservation | None = Reservation(chosen=None, already=False, blocked={})
+        if decision.options:
+            try:
+                reservation = await self.limits.reserve(decision.candidates(), self.policy)
+            except Exception as error:  # noqa: BLE001 - fail closed: no offer the limits did not confirm
+                log.warning("limits unavailable, no offer for %s: %s", decision.customer_id, error)
+                result.limits_errors += 1
+                reservation = None
+        return self.engine.commit(outcome, reservation)
 
     def _store(self, state: CustomerState) -> None:
         self.save(state)

@@ -9,12 +9,14 @@ records' order must be the order the worker consumed them).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.engine import LoyaltyEngine
+from core.limits import ContactPolicy, Limits, MemoryLimits
 from core.partitioning import partition_of
-from core.processing import MODELS, Processor
+from core.processing import MODELS, Processor, Result
 from core.state import CustomerState
 from schemas import DeadLetter
 from schemas.scores import CustomerScores
@@ -33,20 +35,32 @@ class ReplayCounts:
 
 
 class Replay:
-    def __init__(self, engine: LoyaltyEngine, partitions: int = 1, emit: Emit | None = None) -> None:
+    def __init__(
+        self,
+        engine: LoyaltyEngine,
+        partitions: int = 1,
+        emit: Emit | None = None,
+        limits: Limits | None = None,
+        policy: ContactPolicy | None = None,
+    ) -> None:
         self.engine = engine
         self.partitions = partitions
         self.states: dict[str, CustomerState] = {}
         self.served: dict[str, dict[str, str]] = {}  # the Redis serving copy's twin
+        self.limits = limits if limits is not None else MemoryLimits()  # the Redis limits' twin
         self.emit = emit or (lambda topic, key, value: None)
-        self.processor = Processor(engine, self.states.get, self._save, partitions)
+        self.processor = Processor(engine, self.states.get, self._save, self.limits, policy, partitions)
         self.counts = ReplayCounts()
+        self._loop = asyncio.new_event_loop()
 
     def _save(self, state: CustomerState) -> None:
         self.states[state.customer_id] = state
 
     def feed(self, topic: str, key: bytes | None, value: bytes | None, offset: int = 0) -> None:
         """One record of `topic` (a base topic name: purchases, engagements, payments)."""
+        self._loop.run_until_complete(self._feed(topic, key, value, offset))
+
+    async def _feed(self, topic: str, key: bytes | None, value: bytes | None, offset: int = 0) -> None:
         counts = self.counts
         counts.records += 1
         counts.by_topic[topic] = counts.by_topic.get(topic, 0) + 1
@@ -54,34 +68,42 @@ class Replay:
         if topic not in MODELS:
             self._dead_letter(topic, partition, offset, key, value, f"unknown topic {topic!r}")
             return
-        result = self.processor.process(topic, key, value)
+        result = await self.processor.process(topic, key, value)
         if result.invalid is not None or result.failure is not None:
             kind = "invalid" if result.invalid is not None else "processing"
             self._dead_letter(topic, partition, offset, key, value, result.invalid or result.failure, kind)
         else:
             counts.processed += 1
-            for assignment in result.assignments:
-                self.emit("offer-assignments", assignment.campaign_id.encode(), assignment)
-                counts.assignments += 1
-            if result.scores is not None:
-                customer_id, values = result.scores
-                self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
-        swept = self.processor.sweep(partition)
-        counts.examples_learned += result.learned + swept.learned
-        for customer_id, values in swept.sweep_scores:
+            self._outputs(result)
+        self._outputs(await self.processor.sweep(partition))
+
+    def _outputs(self, result: Result) -> None:
+        """Send what the live agents send, in the same order."""
+        for assignment in result.assignments:
+            self.emit("offer-assignments", assignment.campaign_id.encode(), assignment)
+            self.counts.assignments += 1
+        for trace in result.traces:
+            self.emit("decisions", trace.customer_id.encode(), trace)
+        for award in result.badges:
+            self.emit("badge-awards", award.customer_id.encode(), award)
+        for customer_id, values in result.scores:
             self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
+        self.counts.examples_learned += result.learned
 
     def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]], progress: Callable[[int], None] | None = None):
-        for offset, (topic, key, value) in enumerate(records):
-            self.feed(topic, key, value, offset)
-            if progress is not None:
-                progress(offset + 1)
+        async def run_all():
+            for offset, (topic, key, value) in enumerate(records):
+                await self._feed(topic, key, value, offset)
+                if progress is not None:
+                    progress(offset + 1)
+
+        self._loop.run_until_complete(run_all())
         return self.counts
 
     def finish(self) -> None:
         """Resolve every label the final watermark has passed, in every partition."""
         for partition in range(self.partitions):
-            self.counts.examples_learned += self.processor.sweep(partition).learned
+            self._outputs(self._loop.run_until_complete(self.processor.sweep(partition)))
 
     def final_scores(self) -> Iterable[CustomerScores]:
         """Every customer's scores as of the final watermark, by customer id."""

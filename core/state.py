@@ -30,6 +30,29 @@ def decayed(value: float, at: float | None, now: float, half_life_days: float) -
     return value * 0.5 ** (max(0.0, now - at) / (half_life_days * DAY))
 
 
+def next_streak_weeks(streak: int, last_purchase_at: float | None, at: float) -> int:
+    """The purchase streak after a purchase at `at`: same ISO week keeps it, the next adds one, a gap restarts.
+
+    >>> next_streak_weeks(0, None, 0.0), next_streak_weeks(2, 0.0, 8 * DAY), next_streak_weeks(3, 0.0, 30 * DAY)
+    (1, 3, 1)
+    """
+    if last_purchase_at is None:
+        return 1
+    if at < last_purchase_at:
+        return streak  # a late event changes nothing
+    weeks = iso_week_index(at) - iso_week_index(last_purchase_at)
+    return streak if weeks == 0 else streak + 1 if weeks == 1 else 1
+
+
+def iso_week_index(at: float) -> int:
+    """Index of the ISO week (Monday to Sunday, UTC) holding `at`; consecutive weeks, consecutive indices.
+
+    >>> iso_week_index(0.0), iso_week_index(4 * DAY)  # Thu 1970-01-01, Mon 1970-01-05
+    (0, 1)
+    """
+    return int((at + 3 * DAY) // (7 * DAY))
+
+
 @dataclass(frozen=True)
 class PendingLabel:
     """A prediction waiting for its label.
@@ -69,6 +92,7 @@ class CustomerState:
     gap_days_last: float = 0.0
     purchase_rate: float = 0.0  # purchases, decayed with a 30-day half-life, as of last_purchase_at
     spend_rate: float = 0.0  # spend, decayed likewise
+    purchase_streak_weeks: int = 0  # consecutive ISO weeks with a purchase, up to the last one
     category_spend: dict[str, float] = field(default_factory=dict)
     # engagement
     engagement_count: int = 0
@@ -85,6 +109,8 @@ class CustomerState:
     # predictions waiting for labels: task -> pending; offers: assignment id -> pending
     pending: dict[str, PendingLabel] = field(default_factory=dict)
     pending_offers: dict[str, PendingLabel] = field(default_factory=dict)
+    # when the event-time sweep next reviews this customer if they stay silent
+    next_review_at: float | None = None
 
     @property
     def avg_basket(self) -> float:
@@ -114,6 +140,7 @@ class CustomerState:
             gap_days_mean=gap_mean,
             gap_days_last=gap_last,
             purchase_rate=decayed(self.purchase_rate, last, anchor, 30) + 1.0,
+            purchase_streak_weeks=next_streak_weeks(self.purchase_streak_weeks, last, at),
             spend_rate=decayed(self.spend_rate, last, anchor, 30) + total,
             category_spend=affinity,
         )
@@ -168,6 +195,8 @@ class CustomerState:
     def due_at(self) -> float | None:
         """The earliest deadline among the pending labels, if any."""
         deadlines = [p.deadline for p in (*self.pending.values(), *self.pending_offers.values()) if p.deadline]
+        if self.next_review_at is not None:
+            deadlines.append(self.next_review_at)
         return min(deadlines) if deadlines else None
 
     def to_dict(self) -> dict[str, Any]:

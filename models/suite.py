@@ -8,6 +8,7 @@ from typing import Iterable
 from models.churn import ChurnModel
 from models.linear import LinearClassifier
 from models.ltv import LifetimeValueModel
+from models.nbo import NextBestOffer
 from models.quality import Quality
 from models.recommend import CategoryRecommender
 from models.rfm import RFMModel
@@ -17,8 +18,7 @@ CLASSIFIERS = ("churn", "propensity", "engagement", "campaign_response", "upsell
 
 class ModelSuite:
     """Churn, propensity to buy, engagement, campaign response, upsell, payment default,
-    lifetime value, RFM and product recommendation; the tenth, next best offer, sits
-    in the decision step.
+    lifetime value, RFM, product recommendation and next best offer.
 
     `learn` takes labeled examples of any task: each first updates that model's
     prequential quality with the prediction made back then, then the model learns.
@@ -31,6 +31,7 @@ class ModelSuite:
         self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days)
         self.rfm = RFMModel()
         self.recommendation = CategoryRecommender(k=recommendations)
+        self.nbo = NextBestOffer()
         self.quality = {name: Quality("classifier") for name in CLASSIFIERS}
         self.quality["lifetime_value"] = Quality("regressor")
         self.pending: Counter = Counter()
@@ -45,6 +46,8 @@ class ModelSuite:
             label = example.label if example.task == "lifetime_value" else bool(example.label)
             quality.update(label, example.prediction, baseline=example.baseline)
             self.learners[example.task].learn(example.features, label)
+            if example.task == "campaign_response" and example.ref:
+                self.nbo.learn(example.ref, bool(example.label))
             self.pending[example.task] -= 1
             n += 1
         return n
@@ -53,6 +56,7 @@ class ModelSuite:
         out = {name: model.version for name, model in self.learners.items()}
         out["rfm"] = f"rfm-quantiles-v1+{self.rfm.n_seen}"
         out["recommendation"] = f"reco-v1+{self.recommendation.n_evaluated}"
+        out["next_best_offer"] = self.nbo.version
         return out
 
     def report(self) -> dict[str, dict]:
@@ -66,6 +70,13 @@ class ModelSuite:
             "version": f"reco-v1+{reco.n_evaluated}",
             f"hit_rate_at_{reco.k}": round(reco.hit_rate, 6),
             "samples": reco.n_evaluated,
+            "drift": False,
+        }
+        out["next_best_offer"] = {
+            "version": self.nbo.version,
+            "redemption_rate": round(self.nbo.redemption_rate, 6),
+            "samples": self.nbo.responses,
+            "pending_labels": max(0, self.pending["campaign_response"]),
             "drift": False,
         }
         return out

@@ -2,6 +2,7 @@
 
 from schemas.codec import InvalidEvent, decode, encode
 from schemas.deadletter import DeadLetter
+from schemas.decisions import DecisionTrace
 from schemas.events import (
     CURRENCIES,
     EngagementEvent,
@@ -22,6 +23,7 @@ __all__ = [
     "Contract",
     "CustomerScores",
     "DeadLetter",
+    "DecisionTrace",
     "EngagementEvent",
     "EngagementType",
     "InvalidEvent",

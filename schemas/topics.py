@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from schemas.deadletter import DeadLetter
+from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 from schemas.offers import BadgeAward, OfferAssignment
 from schemas.scores import CustomerScores
@@ -38,6 +39,7 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("engagements", "customer_id", EngagementEvent, "in", True, "App, message and offer interactions."),
     Contract("payments", "customer_id", PaymentEvent, "in", True, "Bills due, paid, failed or late."),
     Contract("offer-assignments", "campaign_id", OfferAssignment, "out", False, "Offers for messaging services."),
+    Contract("decisions", "customer_id", DecisionTrace, "out", True, "Why each offer was or was not made."),
     Contract("badge-awards", "customer_id", BadgeAward, "out", True, "Gamification badges earned."),
     Contract("dead-letters", "source record key", DeadLetter, "out", False, "Records that could not be processed."),
     Contract("customer-scores", "customer_id", CustomerScores, "out", True, "Per-customer scores (API, Redis).", kafka=False),

@@ -9,7 +9,9 @@ from schemas import CONTRACTS
 from streams.settings import Settings
 
 # Base names of the topics the worker reads or writes, all with `settings.partitions`.
-PROJECT_TOPICS = tuple(c.name for c in CONTRACTS if c.kafka)
+# `ticks` carries nothing but a partition number: the sweep timer's way to run each
+# partition's sweep with a current event of that partition (table writes need one).
+PROJECT_TOPICS = (*(c.name for c in CONTRACTS if c.kafka), "ticks")
 
 
 class TopicMismatch(RuntimeError):

@@ -103,7 +103,7 @@ async def simulate(self, customers, days, seed, limit, out, truth, publish, rate
 async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
     """Drive the live pipeline's core over a JSONL event file, in file order, without Kafka or Redis."""
     from core.replay import Replay
-    from streams.runtime import engine_config
+    from streams.runtime import contact_policy, engine_config
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
             outputs.write(json.dumps({"topic": topic, "key": key.decode() if key else None,
                                       "value": value.model_dump(mode="json")}) + "\n")
 
-        run = Replay(engine, partitions=partitions, emit=emit)
+        run = Replay(engine, partitions=partitions, emit=emit, policy=contact_policy(settings))
         bar = ProgressBar(total, file=sys.stderr)
         counts = run.run(population.read_jsonl(events_file), progress=bar.update)
         run.finish()
@@ -135,6 +135,22 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
         f"replay: {counts.records} records, {counts.processed} processed, {counts.dead_lettered} dead-lettered, "
         f"{counts.assignments} offers, {len(run.states)} customers -> {out}/"
     )
+
+
+@app.command(
+    option("--customers", type=int, default=1000, show_default=True),
+    option("--days", type=int, default=240, show_default=True),
+    option("--seed", type=int, default=7, show_default=True),
+)
+async def evaluate_nbo(self, customers: int, days: int, seed: int) -> None:
+    """Closed loop on a simulated population: next best offer's redemption rate against a random pick."""
+    from core.evaluate import closed_loop
+
+    for policy in ("nbo", "random"):
+        result = closed_loop(policy, customers=customers, days=days, seed=seed)
+        per = ", ".join(f"{c} {a}/{r / max(a, 1):.3f}" for c, (a, r) in sorted(result.by_campaign.items()))
+        print(f"{policy:<7} offers {result.assigned:>6}  redeemed {result.redeemed:>6}  "
+              f"rate {result.redemption_rate:.4f}   ({per})")
 
 
 @app.command(

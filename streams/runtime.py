@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from core import EngineConfig, LoyaltyEngine, load_catalog
+from core.limits import ContactPolicy
 from core.processing import Processor
 from streams import topics
 from streams.counters import Counters
 from streams.deadletters import DeadLetterSink
+from streams.redis_limits import RedisLimits
 from streams.redis_store import RedisScoreStore
 from streams.settings import get_settings
 from streams.snapshots import ModelSnapshots
@@ -25,8 +27,13 @@ def engine_config(s=settings) -> EngineConfig:
     )
 
 
+def contact_policy(s=settings) -> ContactPolicy:
+    return ContactPolicy(max_offers=s.max_offers_per_week, window_days=7)
+
+
 engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config())
-processor = Processor(engine, load_state, save_state, partitions=settings.partitions)
+limits = RedisLimits(settings.redis_url, settings.app_id)
+processor = Processor(engine, load_state, save_state, limits, contact_policy(), partitions=settings.partitions)
 counters = Counters()
 dead_letters = DeadLetterSink(topics.dead_letters, counters)
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)

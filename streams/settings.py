@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     engagement_days: float = Field(default=7.0, gt=0, description="Engagement score: an engagement within this many days.")
     payment_window_days: float = Field(default=30.0, gt=0, description="Payment default: a failure or late payment within.")
     ltv_horizon_days: float = Field(default=90.0, gt=0, description="Lifetime value: spend over this many days.")
+    max_offers_per_week: int | None = Field(
+        default=3, ge=0, description="Contact policy: offers per customer per 7 days of event time, all campaigns."
+    )
     # Model snapshots (Redis), signed with HMAC-SHA256.
     snapshot_key: SecretStr = Field(
         default=SecretStr(DEV_SNAPSHOT_KEY), description="Key that signs model snapshots (set it outside development)."
@@ -56,6 +59,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Rotated-out keys still accepted when loading a snapshot (JSON list)."
     )
     snapshot_interval_seconds: float = Field(default=60.0, gt=0, description="How often the worker saves a snapshot.")
+    sweep_interval_seconds: float = Field(
+        default=2.0, ge=0, description="How often each of a worker's partitions is swept by a tick (0: only on records)."
+    )
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Settings:

@@ -25,4 +25,6 @@ engagements = by_name["engagements"]
 payments = by_name["payments"]
 offer_assignments = by_name["offer-assignments"]
 badge_awards = by_name["badge-awards"]
+decisions = by_name["decisions"]
+ticks = _declare("ticks")
 dead_letters = by_name["dead-letters"]

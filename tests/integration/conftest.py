@@ -89,6 +89,7 @@ class WorkerProcess:
             "LOYALTY_WEB_PORT": str(self.port),
             "LOYALTY_DATA_DIR": str(self.workdir / "data"),
             **({"LOYALTY_SOURCES_DIR": self.settings.sources_dir} if self.settings.sources_dir else {}),
+            **({"LOYALTY_CATALOG_FILE": self.settings.catalog_file} if self.settings.catalog_file else {}),
             **(self.extra_env or {}),
         }
 
@@ -155,7 +156,9 @@ def start_worker(settings, tmp_path):
 
     def start(custom: Settings | None = None, env: dict[str, str] | None = None) -> WorkerProcess:
         ensure_topics(custom or settings)
-        worker = WorkerProcess(custom or settings, tmp_path, env).start()
+        workdir = tmp_path / f"worker-{len(started)}"  # its own log and data folder
+        workdir.mkdir()
+        worker = WorkerProcess(custom or settings, workdir, env).start()
         started.append(worker)
         return worker
 

@@ -11,13 +11,16 @@ import redis
 from core import LoyaltyEngine, load_catalog
 from core.population import generate, topic_of
 from core.replay import Replay
-from schemas import OfferAssignment, encode
+from schemas import DecisionTrace, OfferAssignment, encode
 from streams.publisher import EventPublisher
+from streams.runtime import contact_policy
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration
 
-FAST_SNAPSHOTS = {"LOYALTY_SNAPSHOT_INTERVAL_SECONDS": "1"}
+# No sweep ticks: they would let models learn after the last record, at a moment of their own.
+NO_TICKS = {"LOYALTY_SWEEP_INTERVAL_SECONDS": "0"}
+FAST_SNAPSHOTS = {"LOYALTY_SNAPSHOT_INTERVAL_SECONDS": "1", **NO_TICKS}
 
 
 def publish_population(settings, customers: int, days: int, seed: int) -> int:
@@ -34,6 +37,11 @@ def consumed(n: int):
     return lambda h: sum(h["counters"]["events_in"].values()) == n
 
 
+def handled(n: int):
+    """Every record fully done (outputs sent, sweep run), not merely taken from the topic."""
+    return lambda h: sum(h["counters"]["handled"].values()) == n
+
+
 def learned(report: dict) -> dict:
     return {name: (r["version"], r.get("samples")) for name, r in report["models"].items()}
 
@@ -43,7 +51,7 @@ def test_models_come_back_from_their_signed_snapshot_and_a_tampered_one_is_refus
     n = publish_population(settings, customers=40, days=90, seed=4)
     first.wait_for(consumed(n), timeout=120, what=f"{n} events")
     before = first.get("/api/loyalty/v1/models/")
-    assert before["models"]["churn"]["samples"] > 100
+    assert before["models"]["churn"]["samples"] > 30 and before["models"]["propensity"]["samples"] > 30
     time.sleep(2.5)  # a periodic snapshot after the last event
     assert first.health()["snapshot"]["age_seconds"] < 2.5
     first.kill()  # SIGKILL: no shutdown snapshot, only the periodic one
@@ -71,7 +79,7 @@ def test_models_come_back_from_their_signed_snapshot_and_a_tampered_one_is_refus
 def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_worker):
     """Same records in the same order: one partition, and each run of a topic consumed before the next."""
     one = settings.model_copy(update={"partitions": 1})
-    worker = start_worker(one)
+    worker = start_worker(one, env=NO_TICKS)  # the sweep runs on records only, as in replay
     events = list(generate(customers=25, days=75, seed=8)[1])
     publisher = EventPublisher(one)
     sent, i = 0, 0
@@ -81,10 +89,11 @@ def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_wo
             publisher.publish(events[i])
             i, sent = i + 1, sent + 1
         assert publisher.flush() == 0
-        worker.wait_for(consumed(sent), timeout=60, what=f"{sent} events", interval=0.01)
+        worker.wait_for(handled(sent), timeout=60, what=f"{sent} events", interval=0.01)
 
     outputs = []
-    replay = Replay(LoyaltyEngine(load_catalog()), partitions=1, emit=lambda t, k, v: outputs.append((t, v)))
+    replay = Replay(LoyaltyEngine(load_catalog()), partitions=1, emit=lambda t, k, v: outputs.append((t, v)),
+                    policy=contact_policy(one))
     replay.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in events)
     replayed = [v for t, v in outputs if t == "offer-assignments"]
 
@@ -92,6 +101,9 @@ def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_wo
             read_topic(one, "offer-assignments", expect=len(replayed), idle=1.5)]
     assert len(replayed) > 25
     assert live == replayed  # same ids, offers, scores and model versions, in the same order
+    traces = [v for t, v in outputs if t == "decisions"]
+    live_traces = read_topic(one, "decisions", expect=len(traces), idle=1.0)
+    assert [DecisionTrace.model_validate_json(r.value()) for r in live_traces] == traces
 
     client = redis.Redis.from_url(one.redis_url, decode_responses=True)
     served = {c: client.hgetall(f"{one.app_id}:scores:{c}") for c in replay.served}

@@ -4,33 +4,74 @@ import pytest
 from pydantic import ValidationError
 
 from core import Catalog, load_catalog
+from core.campaigns import Campaign, offer_value, validate_offer_config
 
 
-def test_packaged_catalog_loads_and_links_resolve():
+def catalog_data() -> dict:
+    return json.loads(load_catalog().model_dump_json())
+
+
+def test_packaged_catalog_has_eight_offers_and_active_campaigns():
     catalog = load_catalog()
-    assert {c.campaign_id for c in catalog.active()} >= {"welcome-2026", "retain-at-risk", "big-basket"}
-    assert all(c.status == "active" for c in catalog.active())
+    assert len(catalog.offers) == 8
     double = catalog.offer("double-points-weekend")
-    assert (double.category, double.lifecycle_stage, double.target_value_segment) == ("points", "retention", "all")
+    assert (double.name, double.category, double.lifecycle_stage, double.target_value_segment) == (
+        "Double Points Weekend", "points", "retention", "all")
+    assert double.description == "Earn double points on all purchases this weekend."
+    assert {c.campaign_id for c in catalog.active()} >= {"welcome-2026", "retain-at-risk", "big-basket"}
+    assert "double-points-draft" not in {c.campaign_id for c in catalog.active()}
 
 
-def test_a_campaign_linking_to_an_unknown_offer_is_refused(tmp_path):
-    data = json.loads(load_catalog().model_dump_json())
+def test_a_campaign_linking_to_an_unknown_offer_is_refused_naming_the_field():
+    data = catalog_data()
     data["campaigns"][0]["offer_id"] = "no-such-offer"
-    with pytest.raises(ValidationError, match="unknown offers: no-such-offer"):
+    with pytest.raises(ValidationError, match="offer_id: unknown offer 'no-such-offer'"):
         Catalog.model_validate(data)
 
 
-def test_unknown_rule_keys_are_refused():
-    data = json.loads(load_catalog().model_dump_json())
-    data["campaigns"][0]["rule"] = {"min_spend_typo": 3}
+@pytest.mark.parametrize(
+    ("offer_id", "config", "message"),
+    [
+        ("we-miss-you-20", {"discount_percent": 120}, "offer_config.discount_percent: Input should be less than or equal to 100"),
+        ("we-miss-you-20", {"discount_percent": 20, "points_bonus": 5}, "offer_config.points_bonus: Extra inputs are not permitted"),
+        ("welcome-bonus", {"points_bonus": -1}, "offer_config.points_bonus: Input should be greater than or equal to 0"),
+        ("we-miss-you-20", {}, "offer_config.discount_percent: Field required"),
+        ("gold-upgrade", {"tier": "diamond"}, "offer_config.tier"),
+    ],
+)
+def test_offer_config_is_checked_against_the_offers_category(offer_id, config, message):
+    data = catalog_data()
+    data["campaigns"][0].update(offer_id=offer_id, offer_config=config)
+    with pytest.raises(ValidationError) as caught:
+        Catalog.model_validate(data)
+    assert message in str(caught.value)
+
+
+def test_unknown_campaign_and_audience_keys_are_refused():
+    data = catalog_data()
+    data["campaigns"][0]["audience"] = {"min_spend_typo": 3}
     with pytest.raises(ValidationError, match="min_spend_typo"):
         Catalog.model_validate(data)
 
 
+def test_with_campaign_adds_or_replaces_and_checks():
+    catalog = load_catalog()
+    new = Campaign(campaign_id="flash", name="Flash", status="active", offer_id="free-coffee",
+                   offer_config={"sku": "SKU-COFFEE"})
+    assert catalog.with_campaign(new).campaigns[-1] == new
+    with pytest.raises(ValueError, match="offer_config.sku: Field required"):
+        catalog.with_campaign(new.model_copy(update={"offer_config": {}}))
+
+
+def test_offer_values_follow_the_config():
+    assert offer_value("discount", validate_offer_config("discount", {"discount_percent": 20}), 50) == 10
+    assert offer_value("points", validate_offer_config("points", {"points_bonus": 200}), 50) == 2
+    assert offer_value("cashback", validate_offer_config("cashback", {"cashback_percent": 10, "max_cashback": 3}), 50) == 3
+
+
 def test_catalog_file_overrides_the_packaged_one(tmp_path):
     path = tmp_path / "catalog.json"
-    data = json.loads(load_catalog().model_dump_json())
+    data = catalog_data()
     data["campaigns"] = data["campaigns"][:1]
     path.write_text(json.dumps(data))
     assert [c.campaign_id for c in load_catalog(path).campaigns] == ["welcome-2026"]

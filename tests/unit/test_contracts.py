@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import CONTRACTS, DeadLetter, OfferAssignment, encode
+from schemas import CONTRACTS, DeadLetter, encode
 from schemas.deadletter import MAX_KEPT_BYTES
 from schemas.headers import headers_for
 from schemas.jsonschema import export, render, stale
@@ -75,9 +75,15 @@ def test_any_bytes_make_a_valid_dead_letter(value, key):
     schema_consumer.validate("dead-letters", encode(letter))
 
 
-def test_offer_assignment_from_the_engine_matches_its_schema():
+def test_what_replay_emits_matches_the_schema_files():
     from core import LoyaltyEngine, load_catalog
+    from core.replay import Replay
 
-    (assignment,) = LoyaltyEngine(load_catalog()).on_purchase(None, purchase("c-9")).assignments
-    document = schema_consumer.validate("offer-assignments", encode(assignment))
-    assert OfferAssignment.model_validate(document) == assignment
+    outputs = []
+    replay = Replay(LoyaltyEngine(load_catalog()), emit=lambda topic, key, value: outputs.append((topic, value)))
+    replay.feed("purchases", b"c-9", encode(purchase("c-9")))
+    replay.feed("purchases", b"c-9", b"not json")
+    assert {topic for topic, _ in outputs} == {"offer-assignments", "decisions", "badge-awards", "dead-letters"}
+    for topic, value in outputs:
+        document = schema_consumer.validate(topic, encode(value))
+        assert type(value).model_validate(document) == value

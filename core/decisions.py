@@ -1,0 +1,219 @@
+"""Offer decisions: who is eligible for what, ranked, then committed once limits agree.
+
+Deciding is pure and happens in two steps around the only I/O, the limits:
+
+1. `Decider.consider` lists the campaigns a customer is eligible for right now,
+   ranked by next best offer's expected value, and records why every other
+   campaign was left out (schedule, window, audience, control group);
+2. the driver asks the limits (Redis, or its twin in replay) to reserve the first
+   candidate they allow;
+3. `Decider.commit` turns the reservation into the assignment, the customer's new
+   state and the decision trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from core.campaigns import Campaign, Catalog, offer_value
+from core.features import category_shares, offer_features
+from core.ids import assignment_id, decision_window
+from core.limits import Candidate, Reservation
+from core.state import MAX_PENDING_OFFERS, CustomerState, PendingLabel
+from models.suite import ModelSuite
+from schemas.decisions import ConsideredOffer, DecisionTrace
+from schemas.offers import OfferAssignment, OfferSnapshot
+
+_DECISION_NAMESPACE = uuid.UUID("7f1d8e2a-4b3c-4d5e-8f60-646563697369")
+
+
+def in_control_group(customer_id: str, campaign_id: str, share: float) -> bool:
+    """A fixed share of each campaign's audience, the same on every worker and in replay.
+
+    >>> in_control_group("cust-1", "camp", 0.0), in_control_group("cust-1", "camp", 0.5) == in_control_group("cust-1", "camp", 0.5)
+    (False, True)
+    """
+    if share <= 0:
+        return False
+    digest = hashlib.blake2b(f"control|{campaign_id}|{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share
+
+
+def lifecycle_stage(purchase_count: int, churn_risk: str) -> str:
+    if purchase_count <= 1:
+        return "acquisition"
+    if churn_risk == "HIGH":
+        return "win_back"
+    return "growth" if purchase_count < 5 else "retention"
+
+
+@dataclass(frozen=True)
+class Option:
+    """An eligible campaign for this customer now, with what ranked it."""
+
+    campaign: Campaign
+    offer: OfferSnapshot
+    window: str
+    assignment_id: str
+    propensity: float
+    sampled: float
+    value: float
+    expected_value: float
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    customer_id: str
+    trigger: str
+    at: float
+    trigger_event_id: str | None
+    options: tuple[Option, ...]
+    blocked: dict[str, str]
+    held_out: tuple[str, ...]
+    scores: dict[str, float]
+    profile: dict = field(default_factory=dict)
+
+    @property
+    def worth_tracing(self) -> bool:
+        """Something got past the audience rules: the trace says what happened to it."""
+        return bool(self.options or self.held_out)
+
+    def candidates(self) -> list[Candidate]:
+        day = decision_window(self.at, 1)
+        return [
+            Candidate(
+                assignment_id=o.assignment_id, campaign_id=o.campaign.campaign_id, customer_id=self.customer_id,
+                at=self.at, day=day, total_budget=o.campaign.total_budget, daily_budget=o.campaign.daily_budget,
+                customer_cap=o.campaign.customer_cap, cooldown_days=o.campaign.cooldown_days,
+            )
+            for o in self.options
+        ]
+
+
+class Decider:
+    """`policy` is "nbo" (rank by expected value) or "random" (a uniform pick among the
+    eligible, seeded by the decision: the baseline next best offer has to beat)."""
+
+    def __init__(self, catalog: Catalog, models: ModelSuite, policy: str = "nbo") -> None:
+        self.catalog = catalog
+        self.models = models
+        self.policy = policy
+
+    def consider(self, state: CustomerState, features: dict[str, float], scores: dict[str, float], at: float,
+                 trigger: str, trigger_event_id: str | None = None, basket_total: float | None = None) -> Decision:
+        when = datetime.fromtimestamp(at, tz=timezone.utc)
+        risk = self.models.churn.risk_band(scores["churn_probability"])
+        rfm = self.models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend)
+        profile = {
+            "lifecycle_stage": lifecycle_stage(state.purchase_count, risk),
+            "value_segment": rfm["value_segment"],
+            "rfm_segment": rfm["segment"],
+            "churn_risk": risk,
+            "churn_probability": scores["churn_probability"],
+            "purchase_count": state.purchase_count,
+            "basket_total": basket_total,
+        }
+        options, blocked, held_out = [], {}, []
+        shares = category_shares(state)
+        for campaign in self.catalog.campaigns:
+            cid = campaign.campaign_id
+            if not campaign.live_at(when) or not campaign.runs_on(trigger):
+                continue
+            window = decision_window(at, campaign.window_days)
+            if state.campaign_windows.get(cid) == window:
+                blocked[cid] = "already assigned in this decision window"
+                continue
+            refusal = campaign.audience.refusal(profile)
+            if refusal is not None:
+                blocked[cid] = f"audience: {refusal}"
+                continue
+            if in_control_group(state.customer_id, cid, campaign.control_share):
+                held_out.append(cid)
+                continue
+            offer = self.catalog.offer(campaign.offer_id)
+            x = offer_features(features, offer.category, offer.lifecycle_stage, shares)
+            propensity = self.models["campaign_response"].predict(x)
+            value = offer_value(offer.category, self.catalog.config(campaign), state.avg_basket)
+            aid = assignment_id(cid, state.customer_id, window)
+            ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)
+            options.append(Option(campaign, offer, window, aid, propensity, sampled, value, ev, x))
+        options.sort(key=lambda o: (-o.expected_value, o.campaign.campaign_id))
+        if self.policy == "random":
+            seed = hashlib.blake2b(f"random|{state.customer_id}|{at!r}".encode(), digest_size=8).digest()
+            random.Random(int.from_bytes(seed, "big")).shuffle(options)
+        return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
+                        scores, profile)
+
+    def commit(self, state: CustomerState, decision: Decision, reservation: Reservation | None):
+        """(new state, the assignment or None, the trace or None) for a decision the limits answered."""
+        blocked = dict(decision.blocked)
+        if reservation is None:
+            for option in decision.options:
+                blocked[option.campaign.campaign_id] = "limits: not confirmed (limits unavailable: fail closed)"
+            chosen = None
+        else:
+            blocked.update({cid: f"limits: {why}" for cid, why in reservation.blocked.items()})
+            chosen_id = reservation.chosen.assignment_id if reservation.chosen else None
+            chosen = next((o for o in decision.options if o.assignment_id == chosen_id), None)
+        assignment = None
+        when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
+        if chosen is not None:
+            campaign = chosen.campaign
+            expires = when + timedelta(days=campaign.expires_after_days)
+            assignment = OfferAssignment(
+                assignment_id=chosen.assignment_id,
+                campaign_id=campaign.campaign_id,
+                customer_id=decision.customer_id,
+                decision_window=chosen.window,
+                offer=chosen.offer,
+                offer_config=campaign.offer_config,
+                scores={**decision.scores, "campaign_response": round(chosen.propensity, 6),
+                        "expected_value": round(chosen.expected_value, 4)},
+                model_versions={name: self.models.versions()[name]
+                                for name in ("churn", "campaign_response", "next_best_offer")},
+                reason=(f"{campaign.name}: best expected value of {len(decision.options)} eligible "
+                        f"({decision.trigger}); audience {campaign.audience.describe()}"),
+                trigger_event_id=decision.trigger_event_id or f"sweep@{when.isoformat()}",
+                issued_at=when,
+                expires_at=expires,
+            )
+            state = state.with_assignment(campaign.campaign_id, chosen.window)
+            if chosen.assignment_id not in state.pending_offers:
+                if len(state.pending_offers) >= MAX_PENDING_OFFERS:
+                    oldest = min(state.pending_offers, key=lambda k: state.pending_offers[k].at)
+                    state = state.with_pending_offer(oldest, None)  # its label is given up, not guessed
+                    self.models.pending["campaign_response"] -= 1
+                self.models.pending["campaign_response"] += 1
+                state = state.with_pending_offer(chosen.assignment_id, PendingLabel(
+                    at=decision.at, features=chosen.features, prediction=chosen.propensity,
+                    deadline=expires.timestamp(), ref=campaign.campaign_id))
+        trace = None
+        if decision.worth_tracing:
+            key = decision.trigger_event_id or f"sweep@{decision.at!r}"
+            trace = DecisionTrace(
+                decision_id=str(uuid.uuid5(_DECISION_NAMESPACE, f"{decision.customer_id}|{key}")),
+                customer_id=decision.customer_id,
+                trigger=decision.trigger,
+                trigger_event_id=decision.trigger_event_id,
+                decided_at=when,
+                eligible=[
+                    ConsideredOffer(campaign_id=o.campaign.campaign_id, assignment_id=o.assignment_id,
+                                    offer_id=o.offer.offer_id, response_propensity=round(o.propensity, 6),
+                                    sampled_redemption=round(o.sampled, 6), offer_value=round(o.value, 4),
+                                    priority=o.campaign.priority, expected_value=round(o.expected_value, 4))
+                    for o in decision.options
+                ],
+                blocked=blocked,
+                held_out=list(decision.held_out),
+                chosen_campaign_id=chosen.campaign.campaign_id if chosen else None,
+                assignment_id=chosen.assignment_id if chosen else None,
+                redelivery=bool(reservation and reservation.already and chosen),
+                scores=decision.scores,
+                profile=decision.profile,
+            )
+        return state, assignment, trace

@@ -1,0 +1,247 @@
+"""Offer limits in Redis: each `reserve` is ONE atomic Lua script over all candidates.
+
+`RedisLimits` implements `core.limits.Limits` and decides exactly as the
+in-memory twin `core.limits.MemoryLimits` for the same sequence of calls (the
+rules and their order are documented in `core.limits`).
+
+Key layout (``{ns}`` is the namespace; ids are escaped so ``:`` in an id can
+never make two keys collide: ``%`` -> ``%25``, ``:`` -> ``%3A``):
+
+==========================================  =======================================  ===========
+key                                         value                                    expiry
+==========================================  =======================================  ===========
+``{ns}:limits:asg:{assignment_id}``         string ``campaign|customer|at``          TTL 400 d
+``{ns}:limits:total:{campaign}``            int counter                              none
+``{ns}:limits:day:{campaign}:{day}``        int counter (day = UTC 'YYYY-MM-DD')     TTL 400 d
+``{ns}:limits:cap:{campaign}:{customer}``   int counter                              none
+``{ns}:limits:last:{campaign}:{customer}``  last event time (float, repr string)     none
+``{ns}:limits:contact:{customer}``          sorted set: member assignment id,        TTL 400 d
+                                            score event time; trimmed to the window  (refreshed)
+                                            and to the newest `CONTACT_KEEP`
+==========================================  =======================================  ===========
+
+The TTLs (wall clock, refreshed on every write for the counters and the contact
+history) only keep Redis from growing forever; a redelivery more than 400 days
+after the first delivery would be counted again, which the in-memory twin
+(no expiry) would not do.
+
+Every key a script touches is passed through KEYS. The script touches keys of
+different campaigns and customers, so it needs a single Redis server (or a
+replica set behind one primary), not Redis Cluster.
+
+Event times are sent as ``repr(float)`` strings, which Redis parses back into
+the exact same double (Lua ``tonumber`` and sorted-set scores both use
+``strtod``), and the window cutoff and cooldown length are computed in Python
+with the twin's arithmetic, so cooldown and window comparisons match the twin
+bit for bit.
+
+Failure: any Redis error (connection refused, timeout, script error)
+propagates as an exception out of `reserve`. The caller must fail closed -
+emit no offer when limits cannot be confirmed. Because the script is atomic,
+a failed call has either reserved completely or not at all; a timeout after
+the server ran it is safe to retry, as the retry comes back ``already=True``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+
+from core.limits import (
+    CONTACT_KEEP,
+    Candidate,
+    ContactPolicy,
+    Reservation,
+    build_reservation,
+    contact_cutoff,
+    utc_day,
+)
+
+TTL_SECONDS = 400 * 86_400
+KEYS_PER_CANDIDATE = 6
+ARGS_PER_CANDIDATE = 8
+HEADER_ARGS = 4
+
+# KEYS, per candidate i (k = (i-1)*6): asg, total, day, cap, last, contact
+# ARGV: n, max_offers ('' = none), ttl, keep; then per candidate (a = 4 + (i-1)*8):
+#   at, cutoff, cooldown seconds, total budget, daily budget, customer cap
+#   (each '' = none), assignment id, record stored under the asg key
+# Returns {chosen index (1-based, 0 = none), already (0/1), blocked index, reason, ...}
+RESERVE_LUA = """
+local n = tonumber(ARGV[1])
+local max_offers = tonumber(ARGV[2])
+local ttl = ARGV[3]
+local keep = tonumber(ARGV[4])
+
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[(i - 1) * 6 + 1]) == 1 then
+    return {i, 1}
+  end
+end
+
+local function count(key)
+  return tonumber(redis.call('GET', key) or '0')
+end
+
+local result = {0, 0}
+for i = 1, n do
+  local k = (i - 1) * 6
+  local a = 4 + (i - 1) * 8
+  local at_text = ARGV[a + 1]
+  local at = tonumber(at_text)
+  local cutoff = ARGV[a + 2]
+  local cooldown = tonumber(ARGV[a + 3])
+  local total_budget = tonumber(ARGV[a + 4])
+  local daily_budget = tonumber(ARGV[a + 5])
+  local cap = tonumber(ARGV[a + 6])
+  local reason = false
+  if max_offers and redis.call('ZCOUNT', KEYS[k + 6], '(' .. cutoff, at_text) >= max_offers then
+    reason = 'contact_policy'
+  elseif cap and count(KEYS[k + 4]) >= cap then
+    reason = 'customer_cap'
+  else
+    local last = redis.call('GET', KEYS[k + 5])
+    if cooldown and last and at - tonumber(last) < cooldown then
+      reason = 'cooldown'
+    elseif daily_budget and count(KEYS[k + 3]) >= daily_budget then
+      reason = 'daily_budget'
+    elseif total_budget and count(KEYS[k + 2]) >= total_budget then
+      reason = 'total_budget'
+    end
+  end
+  if reason then
+    result[#result + 1] = i
+    result[#result + 1] = reason
+  else
+    redis.call('SET', KEYS[k + 1], ARGV[a + 8], 'EX', ttl)
+    redis.call('INCR', KEYS[k + 2])
+    redis.call('INCR', KEYS[k + 3])
+    redis.call('EXPIRE', KEYS[k + 3], ttl)
+    redis.call('INCR', KEYS[k + 4])
+    local last = redis.call('GET', KEYS[k + 5])
+    if (not last) or tonumber(last) < at then
+      redis.call('SET', KEYS[k + 5], at_text)
+    end
+    redis.call('ZADD', KEYS[k + 6], at_text, ARGV[a + 7])
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 6], '-inf', cutoff)
+    local size = redis.call('ZCARD', KEYS[k + 6])
+    if size > keep then
+      redis.call('ZREMRANGEBYRANK', KEYS[k + 6], 0, size - keep - 1)
+    end
+    redis.call('EXPIRE', KEYS[k + 6], ttl)
+    result[1] = i
+    return result
+  end
+end
+return result
+"""
+
+
+def _part(value: str) -> str:
+    """Escape one key component so the layout stays injective."""
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
+def _opt(value: int | float | None) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class RedisLimits:
+    """`core.limits.Limits` on a real Redis server (see the module docstring).
+
+    The client is created lazily so it binds to the event loop that uses it;
+    `close` releases it. Redis errors propagate: callers must fail closed.
+    """
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url = url
+        self.namespace = namespace
+        self._client: aioredis.Redis | None = None
+        self._script = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(self.url, decode_responses=True)
+            # EVALSHA, loading the script (EVAL fallback) on NOSCRIPT.
+            self._script = self._client.register_script(RESERVE_LUA)
+        return self._client
+
+    # -- key layout -------------------------------------------------------
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.namespace, "limits", *parts))
+
+    def asg_key(self, assignment_id: str) -> str:
+        return self._key("asg", _part(assignment_id))
+
+    def total_key(self, campaign_id: str) -> str:
+        return self._key("total", _part(campaign_id))
+
+    def day_key(self, campaign_id: str, day: str) -> str:
+        return self._key("day", _part(campaign_id), _part(day))
+
+    def cap_key(self, campaign_id: str, customer_id: str) -> str:
+        return self._key("cap", _part(campaign_id), _part(customer_id))
+
+    def last_key(self, campaign_id: str, customer_id: str) -> str:
+        return self._key("last", _part(campaign_id), _part(customer_id))
+
+    def contact_key(self, customer_id: str) -> str:
+        return self._key("contact", _part(customer_id))
+
+    # -- Limits -----------------------------------------------------------
+    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy) -> Reservation:
+        candidates = list(candidates)
+        if not candidates:
+            return Reservation(None, False, {})
+        keys: list[str] = []
+        args: list[str] = [str(len(candidates)), _opt(policy.max_offers), str(TTL_SECONDS), str(CONTACT_KEEP)]
+        for c in candidates:
+            keys += [
+                self.asg_key(c.assignment_id),
+                self.total_key(c.campaign_id),
+                self.day_key(c.campaign_id, c.day),
+                self.cap_key(c.campaign_id, c.customer_id),
+                self.last_key(c.campaign_id, c.customer_id),
+                self.contact_key(c.customer_id),
+            ]
+            args += [
+                repr(c.at),
+                repr(contact_cutoff(c.at, policy)),
+                _opt(c.cooldown_seconds),
+                _opt(c.total_budget),
+                _opt(c.daily_budget),
+                _opt(c.customer_cap),
+                c.assignment_id,
+                f"{c.campaign_id}|{c.customer_id}|{c.at!r}",
+            ]
+        _ = self.client
+        reply = await self._script(keys=keys, args=args)
+        chosen, already = int(reply[0]), bool(int(reply[1]))
+        blocked = [(int(reply[j]) - 1, str(reply[j + 1])) for j in range(2, len(reply), 2)]
+        return build_reservation(candidates, chosen - 1 if chosen else None, already, blocked)
+
+    async def usage(self, campaign_id: str, day: str | None = None) -> dict:
+        day = day or utc_day(time.time())
+        total, daily = await self.client.mget(self.total_key(campaign_id), self.day_key(campaign_id, day))
+        return {"total": int(total or 0), "day": int(daily or 0), "date": day}
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def clear(self) -> int:
+        """Delete every limits key of this namespace (tests, operators). Not atomic."""
+        deleted = 0
+        async for key in self.client.scan_iter(match=f"{self.namespace}:limits:*", count=500):
+            deleted += await self.client.delete(key)
+        return deleted
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._script = None

@@ -1,0 +1,216 @@
+"""`streams.redis_limits.RedisLimits` on the real Redis server, against its in-memory twin.
+
+* every behaviour scenario of tests/unit/test_limits.py runs on both
+  implementations (the `limits` fixture below is parametrized);
+* a differential hypothesis test feeds one random call sequence to both and
+  demands identical Reservations and counters;
+* two OS processes with several tasks each race for a budget of 100.
+
+Redis: $REDIS_URL, else redis://127.0.0.1:16379/0 (`scripts/services up`).
+Each test uses its own namespace and deletes its keys afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import queue as queue_module
+import random
+import time
+import uuid
+from collections import Counter
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.limits import Candidate, ContactPolicy, MemoryLimits, utc_day
+from streams.redis_limits import RedisLimits
+from tests.unit.test_limits import (  # noqa: F401  (collected here, run on both implementations)
+    DAY,
+    T0,
+    test_candidates_tried_in_order_with_reasons,
+    test_contact_policy_sliding_window_across_campaigns,
+    test_cooldown_in_event_time,
+    test_customer_cap,
+    test_daily_budget_resets_on_a_new_day,
+    test_first_failing_reason_follows_the_documented_order,
+    test_redelivery_is_idempotent,
+    test_total_budget_is_exhausted,
+    test_zero_budget_blocks_everything,
+)
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:16379/0")
+
+
+def _namespace() -> str:
+    return f"test-limits-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        pytest.fail(f"no Redis at {REDIS_URL} ({error}); run `scripts/services up` or set REDIS_URL")
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limits(request, redis_url):
+    if request.param == "memory":
+        yield MemoryLimits()
+        return
+    store = RedisLimits(redis_url, _namespace())
+    try:
+        yield store
+    finally:
+        await store.clear()
+        await store.close()
+
+
+async def test_keys_live_under_the_namespace_with_ttls(redis_url):
+    store = RedisLimits(redis_url, _namespace())
+    try:
+        c = Candidate("asg:1", "camp:a", "cust:1", T0, total_budget=5, daily_budget=5)
+        assert (await store.reserve([c], ContactPolicy(max_offers=3))).chosen == c
+        client = store.client
+        keys = {k async for k in client.scan_iter(match=f"{store.namespace}:*")}
+        ns = store.namespace
+        assert keys == {
+            f"{ns}:limits:asg:asg%3A1", f"{ns}:limits:total:camp%3Aa", f"{ns}:limits:day:camp%3Aa:{c.day}",
+            f"{ns}:limits:cap:camp%3Aa:cust%3A1", f"{ns}:limits:last:camp%3Aa:cust%3A1",
+            f"{ns}:limits:contact:cust%3A1",
+        }
+        assert await client.get(store.last_key("camp:a", "cust:1")) == repr(T0)
+        for key in (store.asg_key("asg:1"), store.day_key("camp:a", c.day), store.contact_key("cust:1")):
+            assert 399 * 86_400 < await client.ttl(key) <= 400 * 86_400
+        assert await client.ttl(store.total_key("camp:a")) == -1
+    finally:
+        assert await store.clear() == 6
+        await store.close()
+
+
+async def test_redis_errors_propagate():
+    store = RedisLimits("redis://127.0.0.1:1/0", _namespace())  # nothing listens on port 1
+    try:
+        with pytest.raises(redis.RedisError):
+            await store.reserve([Candidate("a", "c", "u", T0)], ContactPolicy())
+    finally:
+        await store.close()
+
+
+# -- differential: the twin decides exactly as Redis ---------------------------------
+
+limit = st.none() | st.integers(0, 3)
+candidate = st.builds(
+    lambda asg, camp, cust, offset, total, daily, cap, cooldown: Candidate(
+        f"a{asg}", camp, cust, T0 + offset, total_budget=total, daily_budget=daily, customer_cap=cap,
+        cooldown_days=cooldown),
+    st.integers(0, 12), st.sampled_from(["c1", "c2", "c:3"]), st.sampled_from(["u1", "u2", "u%3"]),
+    st.floats(-3 * DAY, 4 * DAY, allow_nan=False) | st.sampled_from([0.0, 0.1, DAY / 3, 2 * DAY + 1e-6]),
+    limit, limit, limit, st.none() | st.sampled_from([0.0, 0.5, 1 / 3, 1.0, 2.000001]),
+)
+policy = st.builds(ContactPolicy, limit, st.sampled_from([0.25, 1 / 3, 1, 2, 7]))
+sequences = st.lists(st.tuples(st.lists(candidate, max_size=4), policy), min_size=1, max_size=25)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=sequences)
+def test_twin_and_redis_decide_identically(redis_url, calls):
+    async def run() -> None:
+        twin, real = MemoryLimits(), RedisLimits(redis_url, _namespace())
+        try:
+            for step, (candidates, contact) in enumerate(calls):
+                expected = await twin.reserve(candidates, contact)
+                got = await real.reserve(candidates, contact)
+                assert got == expected, f"call {step}"
+            for campaign in ("c1", "c2", "c:3"):
+                for day in {c.day for cands, _ in calls for c in cands}:
+                    assert await real.usage(campaign, day) == await twin.usage(campaign, day)
+        finally:
+            await real.clear()
+            await real.close()
+
+    asyncio.run(run())
+
+
+# -- concurrency: two processes, several tasks each, one budget ----------------------
+
+CUSTOMERS = [f"cust-{i:04d}" for i in range(1_000)]
+
+
+def _hammer(url: str, namespace: str, worker: int, tasks: int, start, results) -> None:
+    """One OS process: its own RedisLimits and event loop, `tasks` concurrent tasks."""
+
+    async def main() -> dict:
+        store = RedisLimits(url, namespace)
+        order = CUSTOMERS[:]
+        random.Random(7).shuffle(order)  # same order in both processes: they race per customer
+        won: list[str] = []
+        reasons: Counter = Counter()
+
+        async def task(customers: list[str]) -> None:
+            for customer in customers:
+                offer = Candidate(f"w{worker}-{customer}", "flash", customer, T0, total_budget=100, customer_cap=1)
+                r = await store.reserve([offer], ContactPolicy())
+                if r.chosen is not None:
+                    assert not r.already
+                    won.append(customer)
+                reasons.update(r.blocked.values())
+
+        await store.ping()
+        start.wait(30)
+        began = time.perf_counter()
+        try:
+            await asyncio.gather(*(task(order[k::tasks]) for k in range(tasks)))
+        finally:
+            await store.close()
+        return {"worker": worker, "won": won, "reasons": dict(reasons), "seconds": time.perf_counter() - began}
+
+    try:
+        results.put(asyncio.run(main()))
+    except BaseException as error:  # report, never hang the parent
+        results.put({"worker": worker, "error": repr(error)})
+
+
+async def test_two_processes_never_overspend(redis_url, capsys):
+    namespace, tasks = _namespace(), 8
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_hammer, args=(redis_url, namespace, w, tasks, start, results)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    store = RedisLimits(redis_url, namespace)
+    try:
+        outcomes = []
+        for _ in procs:
+            outcomes.append(await asyncio.to_thread(results.get, True, 60))
+        for p in procs:
+            await asyncio.to_thread(p.join, 30)
+        assert [o.get("error") for o in outcomes] == [None, None], outcomes
+        won = [customer for o in outcomes for customer in o["won"]]
+        assert len(won) == 100
+        assert len(set(won)) == 100  # no customer twice
+        assert await store.usage("flash", utc_day(T0)) == {"total": 100, "day": 100, "date": utc_day(T0)}
+        reasons = Counter()
+        for o in outcomes:
+            reasons.update(o["reasons"])
+        assert sum(reasons.values()) == 2 * len(CUSTOMERS) - 100
+        assert set(reasons) <= {"total_budget", "customer_cap"}
+        with capsys.disabled():
+            print(f"\nconcurrency: {[(o['worker'], len(o['won']), round(o['seconds'], 2)) for o in outcomes]} "
+                  f"reserved={len(won)} distinct={len(set(won))} blocked={dict(reasons)}")
+    except queue_module.Empty:
+        pytest.fail("a hammer process never reported")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+        await store.clear()
+        await store.close()
