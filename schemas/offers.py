@@ -16,6 +16,7 @@ class OfferSnapshot(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    schema_version: Literal[1] = 1
     offer_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(max_length=500)

@@ -11,10 +11,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from schemas.campaigns import Campaign
 from schemas.deadletter import DeadLetter
 from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
-from schemas.offers import BadgeAward, OfferAssignment
+from schemas.offers import BadgeAward, OfferAssignment, OfferSnapshot
 from schemas.scores import CustomerScores
 
 
@@ -27,6 +28,7 @@ class Contract:
     customer_keyed: bool
     description: str
     kafka: bool = True  # False: a record served by the API and Redis, not a topic
+    compacted: bool = False  # a table on a topic: one partition, the latest record per key kept
 
     @property
     def event_type(self) -> str:
@@ -42,6 +44,8 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("decisions", "customer_id", DecisionTrace, "out", True, "Why each offer was or was not made."),
     Contract("badge-awards", "customer_id", BadgeAward, "out", True, "Gamification badges earned."),
     Contract("dead-letters", "source record key", DeadLetter, "out", False, "Records that could not be processed."),
+    Contract("offers", "offer_id", OfferSnapshot, "in", False, "The offer catalog.", compacted=True),
+    Contract("campaigns", "campaign_id", Campaign, "in", False, "Campaigns linking to offers.", compacted=True),
     Contract("customer-scores", "customer_id", CustomerScores, "out", True, "Per-customer scores (API, Redis).", kafka=False),
 )
 

@@ -30,20 +30,26 @@ def source_topics(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; refuse project topics whose partition count breaks co-partitioning.
 
+    The catalog topics (offers, campaigns) are compacted with one partition.
     Vendor source topics are created when missing but any partition count is
     accepted: their agents hold no state and re-key every record by customer.
     """
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     metadata = admin.list_topics(timeout=timeout)
     report, missing = [], []
+    compacted = {settings.topic(c.name) for c in CONTRACTS if c.compacted}
     project = [settings.topic(base) for base in PROJECT_TOPICS]
     for name in project + source_topics(settings):
         existing = metadata.topics.get(name)
         if existing is None or existing.error is not None:
-            missing.append(NewTopic(name, num_partitions=settings.partitions, replication_factor=1))
+            if name in compacted:
+                missing.append(NewTopic(name, num_partitions=1, replication_factor=1,
+                                        config={"cleanup.policy": "compact"}))
+            else:
+                missing.append(NewTopic(name, num_partitions=settings.partitions, replication_factor=1))
             continue
         count = len(existing.partitions)
-        if name in project and count != settings.partitions:
+        if name in project and name not in compacted and count != settings.partitions:
             raise TopicMismatch(
                 f"topic {name} has {count} partitions but LOYALTY_PARTITIONS is {settings.partitions}: "
                 "customer-keyed topics and tables must have the same count"
@@ -52,7 +58,8 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     for topic, future in admin.create_topics(missing, operation_timeout=timeout).items() if missing else ():
         try:
             future.result()
-            report.append(f"{topic}: created ({settings.partitions} partitions)")
+            parts = 1 if topic in compacted else settings.partitions
+            report.append(f"{topic}: created ({parts} partition{'s' if parts > 1 else ''}{', compacted' if topic in compacted else ''})")
         except KafkaException as error:
             if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise

@@ -30,6 +30,21 @@ async def create_topics(self) -> None:
 
 
 @app.command(
+    argument("catalog_file", type=click.Path(exists=True, dir_okay=False), required=False),
+)
+async def catalog_load(self, catalog_file: str | None) -> None:
+    """Publish the offers and campaigns of CATALOG_FILE (default: LOYALTY_CATALOG_FILE or the packaged
+    catalog) to the compacted offers and campaigns topics, which every worker follows."""
+    from streams.catalog import publish_catalog
+
+    ensure_topics(settings)
+    catalog = load_catalog(catalog_file or settings.catalog_file)
+    count = publish_catalog(settings, catalog)
+    self.say(f"catalog-load: {len(catalog.offers)} offers and {len(catalog.campaigns)} campaigns "
+             f"({count} records) -> {settings.topic('offers')}, {settings.topic('campaigns')}")
+
+
+@app.command(
     argument("action", type=click.Choice(["export", "check"])),
     argument("directory", default="docs/schemas", required=False),
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from core import CustomerState
 from streams.app import app
-from streams.runtime import engine, processor, settings, snapshots
+from streams.runtime import catalog, engine, processor, settings, snapshots
 from streams.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
@@ -19,6 +20,10 @@ async def _after_recovery(sender, **kwargs) -> None:
     # Sent after the tables of the new assignment are recovered, before agents resume.
     if not ready["restored"]:
         ready["restored"] = True
+        # The catalog first: no decision is taken before every offer and campaign is known.
+        await asyncio.to_thread(catalog.bootstrap)
+        catalog.start()
+        log.info("catalog: %s", catalog.status())
         try:
             await snapshots.restore(engine)
         except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
@@ -44,6 +49,7 @@ async def _save_snapshot() -> None:
 async def _save_at_shutdown(sender, **kwargs) -> None:
     if ready["restored"]:
         await _save("shutdown")
+        catalog.stop()
 
 
 async def _save(why: str) -> None:

@@ -6,6 +6,7 @@ from core import EngineConfig, LoyaltyEngine, load_catalog
 from core.limits import ContactPolicy
 from core.processing import Processor
 from streams import topics
+from streams.catalog import CatalogFollower
 from streams.counters import Counters
 from streams.deadletters import DeadLetterSink
 from streams.redis_limits import RedisLimits
@@ -31,10 +32,12 @@ def contact_policy(s=settings) -> ContactPolicy:
     return ContactPolicy(max_offers=s.max_offers_per_week, window_days=7)
 
 
-engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config())
+file_catalog = load_catalog(settings.catalog_file)
+engine = LoyaltyEngine(file_catalog, config=engine_config())
 limits = RedisLimits(settings.redis_url, settings.app_id)
 processor = Processor(engine, load_state, save_state, limits, contact_policy(), partitions=settings.partitions)
 counters = Counters()
 dead_letters = DeadLetterSink(topics.dead_letters, counters)
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)
+catalog = CatalogFollower(settings, engine, fallback=file_catalog)
 snapshots = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())

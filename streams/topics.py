@@ -18,7 +18,8 @@ def _declare(name: str):
     )
 
 
-by_name = {c.name: _declare(c.name) for c in CONTRACTS if c.kafka}
+# The catalog topics are read by every worker in full (streams/catalog.py), not by agents.
+by_name = {c.name: _declare(c.name) for c in CONTRACTS if c.kafka and not c.compacted}
 
 purchases = by_name["purchases"]
 engagements = by_name["engagements"]

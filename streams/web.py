@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.app import app
 from streams.lifecycle import ready
-from streams.runtime import counters, engine, snapshots
+from streams.runtime import catalog, counters, engine, snapshots
 
 
 @app.page("/api/loyalty/v1/health/")
@@ -18,6 +18,7 @@ async def health(web, request):
             "assigned_partitions": assigned,
             "watermark": engine.watermark,
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
+            "catalog": catalog.status(),
             "models": {"churn": {"version": engine.churn.version, "examples_learned": engine.churn.n_learned}},
             "counters": counters.snapshot(),
         }
