@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sys
@@ -117,13 +118,23 @@ async def simulate(self, customers, days, seed, limit, out, truth, publish, rate
 )
 async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
     """Drive the live pipeline's core over a JSONL event file, in file order, without Kafka or Redis."""
+    # Replay runs its own event loop; Faust's is already running here, so it gets a thread.
+    counts, customers, report = await asyncio.to_thread(_replay, events_file, Path(out_dir), partitions)
+    print(render_report(report))
+    self.say(
+        f"replay: {counts.records} records, {counts.processed} processed, {counts.dead_lettered} dead-lettered, "
+        f"{counts.assignments} offers, {customers} customers -> {out_dir}/"
+    )
+
+
+def _replay(events_file: str, out: Path, partitions: int):
     from core.replay import Replay
     from streams.runtime import contact_policy, engine_config
 
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config(settings))
-    total = sum(1 for line in open(events_file, "rb") if line.strip())
+    with open(events_file, "rb") as lines:
+        total = sum(1 for line in lines if line.strip())
     with open(out / "outputs.jsonl", "w", encoding="utf-8") as outputs:
         def emit(topic, key, value):
             outputs.write(json.dumps({"topic": topic, "key": key.decode() if key else None,
@@ -145,11 +156,7 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
                "assignments": counts.assignments, "customers": len(run.states), "examples_learned":
                counts.examples_learned, "watermark": engine.watermark, "models": report}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(render_report(report))
-    self.say(
-        f"replay: {counts.records} records, {counts.processed} processed, {counts.dead_lettered} dead-lettered, "
-        f"{counts.assignments} offers, {len(run.states)} customers -> {out}/"
-    )
+    return counts, len(run.states), report
 
 
 @app.command(
@@ -162,7 +169,7 @@ async def evaluate_nbo(self, customers: int, days: int, seed: int) -> None:
     from core.evaluate import closed_loop
 
     for policy in ("nbo", "random"):
-        result = closed_loop(policy, customers=customers, days=days, seed=seed)
+        result = await asyncio.to_thread(closed_loop, policy, customers=customers, days=days, seed=seed)
         per = ", ".join(f"{c} {a}/{r / max(a, 1):.3f}" for c, (a, r) in sorted(result.by_campaign.items()))
         print(f"{policy:<7} offers {result.assigned:>6}  redeemed {result.redeemed:>6}  "
               f"rate {result.redemption_rate:.4f}   ({per})")
@@ -186,10 +193,10 @@ async def model_check(self, from_snapshot: bool) -> None:
         await store.close()
         if not restored:
             raise SystemExit(f"model-check: no usable snapshot ({store.status})")
-        state = sample_customer(LoyaltyEngine(engine.catalog, config=engine.config))
+        state = await asyncio.to_thread(sample_customer, LoyaltyEngine(engine.catalog, config=engine.config))
         engine.watermark = max(engine.watermark, watermark, state.last_purchase_at or 0.0)
     else:
-        state = sample_customer(engine)
+        state = await asyncio.to_thread(sample_customer, engine)
     results = check_models(engine, state)
     for r in results:
         print(f"{'PASS' if r.ok else 'FAIL'}  {r.model:<18} {r.detail}")

@@ -1,0 +1,42 @@
+"""The commands a person runs, as a person runs them (no Kafka or Redis needed for these)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def loyalty(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_simulate_then_replay_writes_outputs_scores_and_metrics(tmp_path):
+    sim = loyalty("simulate", "--customers", "60", "--days", "120", "--out", "events.jsonl", "--truth", "truth.json",
+                  cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert len(truth["customers"]) == 60
+
+    run = loyalty("replay", "events.jsonl", "--out", "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "churn" in run.stdout and "roc_auc" in run.stdout  # the model report
+    assert "100%" in run.stderr  # the progress bar reached the end
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["records"] == sum(1 for _ in open(tmp_path / "events.jsonl")) and metrics["dead_lettered"] == 0
+    scores = [json.loads(line) for line in open(tmp_path / "out" / "scores.jsonl")]
+    assert len(scores) == 60 and {"churn", "rfm", "recommendations", "lifetime_value"} <= set(scores[0])
+    outputs = [json.loads(line) for line in open(tmp_path / "out" / "outputs.jsonl")]
+    assert metrics["assignments"] == sum(1 for o in outputs if o["topic"] == "offer-assignments") > 0
+
+
+def test_simulate_needs_a_destination(tmp_path):
+    result = loyalty("simulate", "--customers", "5", cwd=tmp_path)
+    assert result.returncode != 0 and "--out FILE and/or --publish" in result.stderr
+
+
+def test_model_check_passes_for_every_model(tmp_path):
+    result = loyalty("model-check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("PASS") == 10 and "FAIL" not in result.stdout
