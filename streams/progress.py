@@ -51,7 +51,7 @@ def render_report(report: dict[str, dict]) -> str:
     lines = [f"{'model':<18} {'metric':<34} {'vs heuristic (model / heuristic)':<34} {'samples':>8} {'pending':>8}  drift"]
     for name, r in report.items():
         metric = next(
-            (f"{k} {r[k]:.4f}" for k in ("roc_auc", "mae") if k in r),
+            (f"{k} {r[k]:.4f}" for k in ("roc_auc", "mae", "redemption_rate") if k in r),
             next((f"{k} {v:.4f}" for k, v in r.items() if k.startswith("hit_rate")), "-"),
         )
         if "log_loss" in r:
