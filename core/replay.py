@@ -75,7 +75,10 @@ class Replay:
         else:
             counts.processed += 1
             self._outputs(result)
-        self._outputs(await self.processor.sweep(partition))
+        # The record's partition first, as the live agent does; then the others, as the live
+        # worker's ticks do for partitions that get no records (one partition: no difference).
+        for p in (partition, *(q for q in range(self.partitions) if q != partition)):
+            self._outputs(await self.processor.sweep(p))
 
     def _outputs(self, result: Result) -> None:
         """Send what the live agents send, in the same order."""
