@@ -31,6 +31,46 @@ async def create_topics(self) -> None:
 
 
 @app.command(
+    argument("source", default="-", required=False),
+    option("--topic", type=click.Choice(["purchases", "engagements", "payments"]), default=None,
+           help="The events' topic (JSONL lines may instead be envelopes {topic, key, value})."),
+    option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
+           help="Default: from the file name (.csv is CSV), else JSONL."),
+)
+async def publish(self, source: str, topic: str | None, fmt: str | None) -> None:
+    """Publish POS events from a JSONL or CSV file (or - for stdin): every line is validated first,
+    bad lines are reported with their number and error and skipped; exits 1 if any line was bad."""
+    from streams import ingest
+
+    fmt = fmt or ("csv" if source.endswith(".csv") else "jsonl")
+    if fmt == "csv" and topic is None:
+        raise click.UsageError("CSV needs --topic")
+    lines, total = ingest.open_lines(source)
+    rows = ingest.read_csv(lines, topic) if fmt == "csv" else ingest.read_jsonl(lines, topic)
+    ensure_topics(settings)
+    publisher = EventPublisher(settings)
+    bar = ProgressBar(total, file=sys.stderr) if total else None
+    published, bad = Counter(), []
+    for line in rows:
+        if line.error is not None:
+            bad.append(line)
+            print(f"line {line.number}: {line.error}", file=sys.stderr)
+        else:
+            publisher.publish(line.event)
+            published[line.topic] += 1
+        if bar is not None:
+            bar.update(line.number)
+    if bar is not None:
+        bar.close()
+    left = publisher.flush()
+    if left or publisher.failed:
+        raise SystemExit(f"publish: {left} undelivered, {len(publisher.failed)} failed: {publisher.failed[:3]}")
+    print(f"published {sum(published.values())} events {dict(published)}; {len(bad)} bad lines")
+    if bad:
+        raise SystemExit(f"publish: {len(bad)} bad line(s), first: line {bad[0].number}: {bad[0].error}")
+
+
+@app.command(
     argument("catalog_file", type=click.Path(exists=True, dir_okay=False), required=False),
 )
 async def catalog_load(self, catalog_file: str | None) -> None:

@@ -55,6 +55,22 @@ class EventPublisher:
                 self.producer.poll(0.1)  # local queue full: let deliveries drain
         self.producer.poll(0)
 
+    def purchase(self, **fields) -> PurchaseEvent:
+        """Validate and publish a purchase: `publisher.purchase(event_id=..., customer_id=..., ...)`."""
+        event = PurchaseEvent.model_validate(fields)
+        self.publish(event)
+        return event
+
+    def engagement(self, **fields) -> EngagementEvent:
+        event = EngagementEvent.model_validate(fields)
+        self.publish(event)
+        return event
+
+    def payment(self, **fields) -> PaymentEvent:
+        event = PaymentEvent.model_validate(fields)
+        self.publish(event)
+        return event
+
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for delivery; returns how many are still undelivered."""
         return self.producer.flush(timeout)
