@@ -27,7 +27,8 @@ from schemas.campaigns import (
 )
 from schemas.offers import OfferSnapshot
 
-__all__ = ["OFFER_CONFIGS", "Audience", "Campaign", "Catalog", "check_campaign", "load_catalog", "offer_value",
+__all__ = ["OFFER_CONFIGS", "Audience", "Campaign", "Catalog", "campaign_problems", "check_campaign", "load_catalog",
+           "offer_value",
            "validate_offer_config"]
 
 
@@ -80,15 +81,25 @@ class Catalog(_Config):
         return Catalog(offers=self.offers, campaigns=[*others, campaign])
 
 
-def check_campaign(campaign: Campaign, offers: dict[str, OfferSnapshot]) -> None:
-    """Refuse a campaign whose offer is unknown or whose offer_config does not fit the offer's category."""
+def campaign_problems(campaign: Campaign, offers: dict[str, OfferSnapshot]) -> list[tuple[str, str]]:
+    """(field, message) for each way a campaign does not fit the catalog; empty when it fits."""
     offer = offers.get(campaign.offer_id)
     if offer is None:
-        raise ValueError(f"campaign {campaign.campaign_id}: offer_id: unknown offer {campaign.offer_id!r}")
+        return [("offer_id", f"unknown offer {campaign.offer_id!r}")]
     try:
         validate_offer_config(offer.category, campaign.offer_config)
     except ValueError as error:
-        raise ValueError(f"campaign {campaign.campaign_id} ({offer.category} offer): {error}") from None
+        return [tuple(part.split(": ", 1)) for part in str(error).split("; ")]
+    return []
+
+
+def check_campaign(campaign: Campaign, offers: dict[str, OfferSnapshot]) -> None:
+    """Refuse a campaign whose offer is unknown or whose offer_config does not fit the offer's category."""
+    problems = campaign_problems(campaign, offers)
+    if problems:
+        offer = offers.get(campaign.offer_id)
+        kind = f" ({offer.category} offer)" if offer else ""
+        raise ValueError(f"campaign {campaign.campaign_id}{kind}: " + "; ".join(f"{f}: {m}" for f, m in problems))
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 DEV_SNAPSHOT_KEY = "development-only-snapshot-key"
+DEV_API_TOKEN = "development-only-api-token"
 
 
 class Settings(BaseSettings):
@@ -63,10 +64,17 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="How often each of a worker's partitions is swept by a tick (0: only on records)."
     )
 
+    api_token: SecretStr = Field(
+        default=SecretStr(DEV_API_TOKEN), description="Bearer token the API's write endpoints require."
+    )
+    api_reads_need_token: bool = Field(default=False, description="Guard the read endpoints with the token too.")
+
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Settings:
         if self.environment == "production" and self.snapshot_key.get_secret_value() == DEV_SNAPSHOT_KEY:
             raise ValueError("LOYALTY_SNAPSHOT_KEY must be set in production")
+        if self.environment == "production" and self.api_token.get_secret_value() == DEV_API_TOKEN:
+            raise ValueError("LOYALTY_API_TOKEN must be set in production")
         return self
 
     def snapshot_keys(self) -> list[bytes]:

@@ -1,0 +1,167 @@
+"""The loyalty API on the worker's web server, under /api/loyalty/v1/.
+
+Reads are open unless LOYALTY_API_READS_NEED_TOKEN is set; writes need
+`Authorization: Bearer <LOYALTY_API_TOKEN>`. Errors are JSON: `{"detail": ...}`,
+and for invalid input also `"errors": [{"field": ..., "message": ...}]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+
+from faust import web
+from pydantic import ValidationError
+
+from core import CustomerState
+from core.campaigns import campaign_problems
+from schemas.campaigns import Campaign
+from streams.app import app
+from streams.catalog import publish_campaign
+from streams.openapi import document
+from streams.runtime import engine, scores, settings
+from streams.tables import customers
+
+BASE = "/api/loyalty/v1"
+
+
+def _error(view: web.View, status: int, detail: str, errors: list[dict] | None = None) -> web.Response:
+    body = {"detail": detail, **({"errors": errors} if errors is not None else {})}
+    return view.json(body, status=status)
+
+
+def _unauthorized(view: web.View, request: web.Request, write: bool) -> web.Response | None:
+    if not write and not settings.api_reads_need_token:
+        return None
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {settings.api_token.get_secret_value()}"
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return _error(view, 401, "a valid bearer token is required")
+
+
+async def _campaign_from(view: web.View, request: web.Request, campaign_id: str | None = None):
+    """The request body as a campaign that fits the catalog, or the 400 response saying why not."""
+    try:
+        body = json.loads(await request.text())
+    except ValueError as error:
+        return None, _error(view, 400, f"the body is not JSON: {error}", [])
+    if not isinstance(body, dict):
+        return None, _error(view, 400, "the body must be a JSON object", [])
+    if campaign_id is not None:
+        if body.setdefault("campaign_id", campaign_id) != campaign_id:
+            return None, _error(view, 400, "campaign_id differs from the path",
+                                [{"field": "campaign_id", "message": f"must be {campaign_id!r}"}])
+    try:
+        campaign = Campaign.model_validate(body)
+    except ValidationError as error:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "<body>", "message": e["msg"]}
+                  for e in error.errors(include_url=False, include_input=False)]
+        return None, _error(view, 400, "invalid campaign", errors)
+    problems = campaign_problems(campaign, {o.offer_id: o for o in engine.catalog.offers})
+    if problems:
+        return None, _error(view, 400, "the campaign does not fit the catalog",
+                            [{"field": f, "message": m} for f, m in problems])
+    return campaign, None
+
+
+async def _save(campaign: Campaign) -> None:
+    """Publish to the campaigns topic (every worker follows it) and use it here at once."""
+    await asyncio.to_thread(publish_campaign, settings, campaign)
+    engine.catalog = engine.catalog.with_campaign(campaign)
+
+
+def _find(campaign_id: str) -> Campaign | None:
+    return next((c for c in engine.catalog.campaigns if c.campaign_id == campaign_id), None)
+
+
+@app.page(f"{BASE}/openapi.json")
+async def openapi(self, request):
+    return self.json(document())
+
+
+@app.page(f"{BASE}/campaigns/available-offers/")
+async def available_offers(self, request):
+    if denied := _unauthorized(self, request, write=False):
+        return denied
+    offers = [o.model_dump(mode="json", exclude={"schema_version"}) for o in engine.catalog.offers]
+    return self.json({"offers": offers, "total": len(offers)})
+
+
+@app.page(f"{BASE}/campaigns/")
+class CampaignsView(web.View):
+    async def get(self, request):
+        if denied := _unauthorized(self, request, write=False):
+            return denied
+        campaigns = [c.model_dump(mode="json") for c in engine.catalog.campaigns]
+        return self.json({"campaigns": campaigns, "total": len(campaigns)})
+
+    async def post(self, request):
+        if denied := _unauthorized(self, request, write=True):
+            return denied
+        campaign, problem = await _campaign_from(self, request)
+        if problem is not None:
+            return problem
+        if _find(campaign.campaign_id) is not None:
+            return _error(self, 409, f"campaign {campaign.campaign_id!r} exists: PUT it to change it")
+        await _save(campaign)
+        return self.json(campaign.model_dump(mode="json"), status=201)
+
+
+@app.page(f"{BASE}/campaigns/{{campaign_id}}/")
+class CampaignView(web.View):
+    async def get(self, request, campaign_id):
+        if denied := _unauthorized(self, request, write=False):
+            return denied
+        campaign = _find(campaign_id)
+        if campaign is None:
+            return _error(self, 404, f"no campaign {campaign_id!r}")
+        return self.json(campaign.model_dump(mode="json"))
+
+    async def put(self, request, campaign_id):
+        if denied := _unauthorized(self, request, write=True):
+            return denied
+        if _find(campaign_id) is None:
+            return _error(self, 404, f"no campaign {campaign_id!r}")
+        campaign, problem = await _campaign_from(self, request, campaign_id)
+        if problem is not None:
+            return problem
+        await _save(campaign)
+        return self.json(campaign.model_dump(mode="json"))
+
+
+@app.page(f"{BASE}/campaigns/{{campaign_id}}/offer-details/")
+async def offer_details(self, request, campaign_id):
+    if denied := _unauthorized(self, request, write=False):
+        return denied
+    campaign = _find(campaign_id)
+    if campaign is None:
+        return _error(self, 404, f"no campaign {campaign_id!r}")
+    offer = engine.catalog.offer(campaign.offer_id)
+    return self.json({
+        "campaign_id": campaign.campaign_id,
+        "campaign_name": campaign.name,
+        "status": campaign.status,
+        "offer": offer.model_dump(mode="json", exclude={"schema_version"}),
+        "offer_config": campaign.offer_config,
+    })
+
+
+@app.page(f"{BASE}/customers/{{customer_id}}/scores/")
+async def customer_scores(self, request, customer_id):
+    """Every model's answer as of the watermark, from this worker's table when it holds the customer,
+    else the last scores the owning worker wrote to Redis."""
+    if denied := _unauthorized(self, request, write=False):
+        return denied
+    stored = customers.get(customer_id)
+    if stored:
+        profile = engine.profile(CustomerState.from_dict(stored))
+        return self.json({"source": "table", **profile.model_dump(mode="json")})
+    try:
+        served = await scores.get_scores(customer_id)
+    except Exception as error:  # noqa: BLE001 - say so rather than fail
+        return _error(self, 503, f"the customer is not on this worker and Redis did not answer: {error}")
+    if not served:
+        return _error(self, 404, f"no customer {customer_id!r}")
+    return self.json({"source": "redis", "customer_id": customer_id, "scores": served})

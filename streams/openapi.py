@@ -1,0 +1,106 @@
+"""The API's OpenAPI 3.1 document, its schemas generated from the same pydantic models."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic.json_schema import models_json_schema
+
+from schemas.campaigns import Campaign
+from schemas.offers import OfferSnapshot
+from schemas.scores import CustomerScores
+
+BASE = "/api/loyalty/v1"
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERROR = _json(_ref("Error"), "error")
+INVALID = _json(_ref("Error"), "invalid input; `errors` names each field")
+UNAUTHORIZED = _json(_ref("Error"), "missing or wrong bearer token")
+NOT_FOUND = _json(_ref("Error"), "not found")
+
+
+def _path_param(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+    _, generated = models_json_schema(
+        [(OfferSnapshot, "serialization"), (Campaign, "validation"), (CustomerScores, "serialization")],
+        ref_template=REF,
+    )
+    components = dict(generated["$defs"])
+    components["Error"] = {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
+                "field": {"type": "string"}, "message": {"type": "string"}}}},
+        },
+    }
+    components["OfferList"] = {"type": "object", "required": ["offers", "total"], "properties": {
+        "offers": {"type": "array", "items": {"type": "object"}}, "total": {"type": "integer", "minimum": 0}}}
+    components["CampaignList"] = {"type": "object", "required": ["campaigns", "total"], "properties": {
+        "campaigns": {"type": "array", "items": _ref("Campaign")}, "total": {"type": "integer", "minimum": 0}}}
+    components["OfferDetails"] = {"type": "object", "required": ["campaign_id", "offer", "offer_config"], "properties": {
+        "campaign_id": {"type": "string"}, "campaign_name": {"type": "string"}, "status": {"type": "string"},
+        "offer": {"type": "object"}, "offer_config": {"type": "object"}}}
+    components["Scores"] = {"type": "object", "required": ["source", "customer_id"], "properties": {
+        "source": {"enum": ["table", "redis"]}, "customer_id": {"type": "string"},
+        "scores": {"type": "object", "additionalProperties": {"type": "string"}}},
+        "description": "From the table: a CustomerScores record plus `source`; from Redis: the flat served scores."}
+    write = {"security": [{"bearer": []}]}
+    campaign_body = {"required": True, "content": {"application/json": {"schema": _ref("Campaign")}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "loyalty-streams API", "version": "1"},
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            f"{BASE}/campaigns/available-offers/": {"get": {
+                "summary": "Every catalog offer", "responses": {"200": _json(_ref("OfferList"), "the offers"),
+                                                                 "401": UNAUTHORIZED}}},
+            f"{BASE}/campaigns/": {
+                "get": {"summary": "Every campaign", "responses": {
+                    "200": _json(_ref("CampaignList"), "the campaigns"), "401": UNAUTHORIZED}},
+                "post": {"summary": "Create a campaign (published to the campaigns topic)", **write,
+                         "requestBody": campaign_body, "responses": {
+                             "201": _json(_ref("Campaign"), "created"), "400": INVALID, "401": UNAUTHORIZED,
+                             "409": _json(_ref("Error"), "a campaign with this id exists")}},
+            },
+            f"{BASE}/campaigns/{{campaign_id}}/": {
+                "parameters": [_path_param("campaign_id")],
+                "get": {"summary": "One campaign", "responses": {
+                    "200": _json(_ref("Campaign"), "the campaign"), "401": UNAUTHORIZED, "404": NOT_FOUND}},
+                "put": {"summary": "Replace a campaign", **write, "requestBody": campaign_body, "responses": {
+                    "200": _json(_ref("Campaign"), "updated"), "400": INVALID, "401": UNAUTHORIZED,
+                    "404": NOT_FOUND}},
+            },
+            f"{BASE}/campaigns/{{campaign_id}}/offer-details/": {
+                "parameters": [_path_param("campaign_id")],
+                "get": {"summary": "The campaign's offer with its offer_config", "responses": {
+                    "200": _json(_ref("OfferDetails"), "the offer details"), "401": UNAUTHORIZED,
+                    "404": NOT_FOUND}},
+            },
+            f"{BASE}/customers/{{customer_id}}/scores/": {
+                "parameters": [_path_param("customer_id")],
+                "get": {"summary": "Every model's answer for the customer, as of now", "responses": {
+                    "200": _json(_ref("Scores"), "the scores"), "401": UNAUTHORIZED, "404": NOT_FOUND,
+                    "503": ERROR}},
+            },
+            f"{BASE}/health/": {"get": {"summary": "Readiness and counters", "responses": {
+                "200": _json({"type": "object", "required": ["status", "ready"]}, "health")}}},
+            f"{BASE}/models/": {"get": {"summary": "Every model's live quality", "responses": {
+                "200": _json({"type": "object", "required": ["models"]}, "model quality")}}},
+        },
+    }
