@@ -110,8 +110,9 @@ async def schemas(self, action: str, directory: str) -> None:
     option("--truth", type=click.Path(dir_okay=False), default=None, help="Write the customers' ground truth here."),
     option("--publish/--no-publish", default=False, show_default=True, help="Publish the events to Kafka."),
     option("--rate", type=float, default=500.0, show_default=True, help="Events per second when publishing (0: max)."),
+    option("--duration", type=float, default=0.0, help="Stop after this many seconds (0: when the events run out)."),
 )
-async def simulate(self, customers, days, seed, limit, out, truth, publish, rate) -> None:
+async def simulate(self, customers, days, seed, limit, out, truth, publish, rate, duration) -> None:
     """Simulate a customer population: write its events to a file and/or publish them to Kafka."""
     if not out and not publish:
         raise click.UsageError("say where the events go: --out FILE and/or --publish")
@@ -136,6 +137,8 @@ async def simulate(self, customers, days, seed, limit, out, truth, publish, rate
                     time.sleep(ahead)
             if n % 5000 == 0:
                 self.say(f"simulate: {n} events ({n / max(time.monotonic() - started, 1e-6):.0f}/s)")
+            if duration and time.monotonic() - started >= duration:
+                break
     finally:
         if sink is not None:
             sink.close()
