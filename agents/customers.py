@@ -7,12 +7,14 @@ then the labels that fell due in its partition are swept.
 from __future__ import annotations
 
 import logging
+import time
 
 from core.processing import Result
 from schemas import encode
 from schemas.headers import headers_for
 from streams import topics
 from streams.app import app
+from streams.metrics import record_latency
 from streams.runtime import counters, dead_letters, processor, scores, settings
 
 log = logging.getLogger("loyalty.agents")
@@ -24,6 +26,7 @@ BADGE_HEADERS = headers_for("badge-awards")
 
 async def _handle(stream, kind: str) -> None:
     async for event in stream.events():
+        started = time.perf_counter()
         message = event.message
         counters.events_in[message.topic] += 1
         result = await processor.process(kind, message.key, message.value)
@@ -37,6 +40,7 @@ async def _handle(stream, kind: str) -> None:
             await _emit(result)
         # The current event belongs to this partition, so writes of its customers' states land right.
         await _emit(await processor.sweep(message.partition))
+        record_latency.observe(time.perf_counter() - started)
         counters.handled[message.topic] += 1
 
 

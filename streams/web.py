@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from streams import topics
 from streams.app import app
 from streams.lifecycle import ready
+from streams.metrics import consumer_lag, render
 from streams.runtime import catalog, counters, engine, snapshots
 
 
@@ -35,3 +37,15 @@ async def models(web, request):
             "models": engine.models.report(),
         }
     )
+
+
+@app.page("/metrics")
+async def prometheus_metrics(web, request):
+    """Counters, record latency, model quality and consumer lag in Prometheus text format 0.0.4."""
+    sources = (topics.purchases, topics.engagements, topics.payments, topics.ticks)
+    try:
+        lag = consumer_lag(app, [topic.get_topic_name() for topic in sources])
+    except Exception:  # noqa: BLE001 - no consumer yet (starting, rebalancing): leave the lag out
+        lag = None
+    # aiohttp refuses a charset inside content_type and appends "; charset=utf-8" itself.
+    return web.text(render(counters, engine, lag), content_type="text/plain; version=0.0.4")
