@@ -216,4 +216,9 @@ class Decider:
                 scores=decision.scores,
                 profile=decision.profile,
             )
+            state = state.with_decision({
+                "decision_id": trace.decision_id, "trigger": trace.trigger, "decided_at": when.isoformat(),
+                "chosen_campaign_id": trace.chosen_campaign_id, "assignment_id": trace.assignment_id,
+                "held_out": list(decision.held_out),
+            })
         return state, assignment, trace

@@ -224,6 +224,7 @@ class LoyaltyEngine:
             lifetime_value=scores["lifetime_value"],
             rfm=rfm,
             recommendations=self.models.recommendation.recommend(state.customer_id),
+            last_decisions=state.recent_decisions,
             model_versions=self.models.versions(),
         )
 

@@ -13,6 +13,8 @@ MAX_CATEGORIES = 12
 MAX_PENDING_OFFERS = 8
 # How many badges are kept.
 MAX_BADGES = 32
+# How many recent decisions a customer's state remembers (for the scores API).
+MAX_RECENT_DECISIONS = 5
 
 PAYMENT_ISSUES = frozenset({"payment_failed", "payment_late", "purchase_failed"})
 
@@ -111,6 +113,8 @@ class CustomerState:
     pending_offers: dict[str, PendingLabel] = field(default_factory=dict)
     # when the event-time sweep next reviews this customer if they stay silent
     next_review_at: float | None = None
+    # the latest decisions, newest last: decision_id, trigger, at, chosen campaign, assignment id
+    recent_decisions: list[dict] = field(default_factory=list)
 
     @property
     def avg_basket(self) -> float:
@@ -179,6 +183,9 @@ class CustomerState:
         if badge_id in self.badges:
             return self
         return replace(self, badges=[*self.badges, badge_id][-MAX_BADGES:])
+
+    def with_decision(self, summary: dict) -> CustomerState:
+        return replace(self, recent_decisions=[*self.recent_decisions, summary][-MAX_RECENT_DECISIONS:])
 
     def with_pending(self, task: str, label: PendingLabel | None) -> CustomerState:
         pending = {k: v for k, v in self.pending.items() if k != task}

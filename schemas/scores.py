@@ -54,6 +54,15 @@ class Recommendation(Frozen):
     score: float = Field(allow_inf_nan=False)
 
 
+class RecentDecision(Frozen):
+    decision_id: str
+    trigger: Literal["purchase", "sweep"]
+    decided_at: AwareDatetime
+    chosen_campaign_id: str | None = None
+    assignment_id: str | None = None
+    held_out: list[str] = Field(default_factory=list)
+
+
 class CustomerScores(Frozen):
     """Every model's latest answer for one customer; consumers ignore fields they do not know."""
 
@@ -69,4 +78,5 @@ class CustomerScores(Frozen):
     lifetime_value: float = Field(ge=0, allow_inf_nan=False)
     rfm: RFMScore
     recommendations: list[Recommendation] = Field(max_length=20)
+    last_decisions: list[RecentDecision] = Field(default_factory=list, max_length=10)
     model_versions: dict[str, str] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ from faust.cli import argument, option
 
 from core import LoyaltyEngine, load_catalog, population
 from schemas import jsonschema
+from streams import inspect
 from streams.progress import ProgressBar, render_report
 from streams.admin import ensure_topics
 from streams.app import app, settings
@@ -249,16 +250,48 @@ async def model_check(self, from_snapshot: bool) -> None:
     self.say(f"model-check: all {len(results)} checks passed on customer {state.customer_id}")
 
 
+@app.command(option("--json", "as_json", is_flag=True, default=False, help="Print the rows as JSON."))
+async def topics(self, as_json: bool) -> None:
+    """Every project topic's partitions, end offsets and the worker group's (LOYALTY_APP_ID) lag."""
+    rows = await asyncio.to_thread(inspect.topic_overview, settings)
+    print(json.dumps(rows, indent=2) if as_json else inspect.render_overview(rows))
+
+
 @app.command(
     option("--topic", default="offer-assignments", show_default=True, help="Base topic name (prefix is added)."),
     option("--from-beginning/--from-end", default=True, show_default=True),
     option("--max", "max_records", type=int, default=0, help="Stop after this many records (0: no limit)."),
     option("--idle-timeout", type=float, default=0.0, help="Stop after this many seconds without a record (0: never)."),
-    option("--format", "fmt", type=click.Choice(["json", "summary"]), default="summary", show_default=True),
+    option("--follow", is_flag=True, default=False, help="Keep waiting for records until Ctrl-C (ignores --idle-timeout)."),
+    option("--key", default=None, help="Only records with this key."),
+    option("--customer", default=None, help="Only records whose value has this customer_id."),
+    option("--format", "fmt", type=click.Choice(["json", "summary", "table"]), default="summary", show_default=True),
 )
-async def tail(self, topic: str, from_beginning: bool, max_records: int, idle_timeout: float, fmt: str) -> None:
-    """Print the records of a project topic as JSON lines or one summary line each."""
-    name = settings.topic(topic)
+async def tail(self, topic: str, from_beginning: bool, max_records: int, idle_timeout: float, follow: bool,
+               key: str | None, customer: str | None, fmt: str) -> None:
+    """Print a project topic's records, decoded by its schema (failures marked), as JSON, summary or table."""
+    name, idle = settings.topic(topic), 0.0 if follow else idle_timeout
+    consumer = _tail_consumer(name, from_beginning)
+    if fmt == "table":
+        print(inspect.TABLE_HEADER, flush=True)
+    shown = read = 0
+    try:
+        for message in _messages(consumer, idle, self):
+            record, read = inspect.record_of(message, topic), read + 1
+            if inspect.matches(record, key=key, customer=customer):
+                shown += 1
+                print(inspect.render_record(record, fmt), flush=True)
+            if max_records and shown >= max_records:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    filtered = f" ({read} read, filtered)" if key is not None or customer is not None else ""
+    self.say(f"tail: {shown} records from {name}{filtered}")
+
+
+def _tail_consumer(name: str, from_beginning: bool) -> Consumer:
     consumer = Consumer({
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "group.id": f"loyalty-tail-{uuid.uuid4().hex[:8]}",
@@ -266,36 +299,21 @@ async def tail(self, topic: str, from_beginning: bool, max_records: int, idle_ti
         "enable.auto.commit": False,
     })
     consumer.subscribe([name])
-    seen, last = 0, time.monotonic()
-    try:
-        while not max_records or seen < max_records:
-            message = consumer.poll(0.5)
-            if message is None:
-                if idle_timeout and time.monotonic() - last > idle_timeout:
-                    break
-                continue
-            if message.error():
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    self.say(f"tail: {message.error()}", file=sys.stderr)
-                continue
-            seen, last = seen + 1, time.monotonic()
-            print(_render(message, fmt), flush=True)
-    finally:
-        consumer.close()
-    self.say(f"tail: {seen} records from {name}")
+    return consumer
 
 
-def _render(message, fmt: str) -> str:
-    key = message.key().decode(errors="replace") if message.key() else None
-    try:
-        value = json.loads(message.value())
-    except (TypeError, ValueError):
-        value = repr(message.value())
-    if fmt == "json":
-        return json.dumps({"topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
-                           "key": key, "value": value})
-    if isinstance(value, dict) and "assignment_id" in value:
-        churn = value.get("scores", {}).get("churn_probability")
-        return (f"offer {value['assignment_id'][:8]}  campaign={key}  customer={value.get('customer_id')}  "
-                f"offer={value.get('offer', {}).get('name')!r}  churn={churn}  window={value.get('decision_window')}")
-    return f"{message.partition()}:{message.offset()} key={key} {json.dumps(value)[:160]}"
+def _messages(consumer: Consumer, idle_timeout: float, command):
+    """The consumer's records until `idle_timeout` seconds pass without one (0: forever)."""
+    last = time.monotonic()
+    while True:
+        message = consumer.poll(0.5)
+        if message is None:
+            if idle_timeout and time.monotonic() - last > idle_timeout:
+                return
+            continue
+        if message.error():
+            if message.error().code() != KafkaError._PARTITION_EOF:
+                command.say(f"tail: {message.error()}", file=sys.stderr)
+            continue
+        last = time.monotonic()
+        yield message

@@ -65,7 +65,9 @@ def test_create_a_campaign_publish_purchases_and_read_everything_back(settings, 
 
     status, scores = call(worker, "GET", "/customers/api-cust/scores/")
     assert status == 200 and scores.pop("source") == "table"
-    assert CustomerScores.model_validate(scores).customer_id == "api-cust"
+    record = CustomerScores.model_validate(scores)
+    assert record.customer_id == "api-cust"
+    assert [d.assignment_id for d in record.last_decisions] == [offer.assignment_id]
     assert call(worker, "GET", "/customers/nobody/scores/")[0] == 404
 
     status, details = call(worker, "GET", "/campaigns/api-coffee/offer-details/")
