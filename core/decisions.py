@@ -164,6 +164,7 @@ class Decider:
         when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
         if chosen is not None:
             campaign = chosen.campaign
+            versions = self.models.versions()
             expires = when + timedelta(days=campaign.expires_after_days)
             assignment = OfferAssignment(
                 assignment_id=chosen.assignment_id,
@@ -174,8 +175,7 @@ class Decider:
                 offer_config=campaign.offer_config,
                 scores={**decision.scores, "campaign_response": round(chosen.propensity, 6),
                         "expected_value": round(chosen.expected_value, 4)},
-                model_versions={name: self.models.versions()[name]
-                                for name in ("churn", "campaign_response", "next_best_offer")},
+                model_versions={name: versions[name] for name in ("churn", "campaign_response", "next_best_offer")},
                 reason=(f"{campaign.name}: best expected value of {len(decision.options)} eligible "
                         f"({decision.trigger}); audience {campaign.audience.describe()}"),
                 trigger_event_id=decision.trigger_event_id or f"sweep@{when.isoformat()}",

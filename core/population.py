@@ -54,12 +54,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Union
 
 from schemas.events import EngagementEvent, LineItem, PaymentEvent, PurchaseEvent
+from schemas.topics import TOPIC_OF_EVENT
 
 Event = Union[PurchaseEvent, EngagementEvent, PaymentEvent]
 
 DEFAULT_START = datetime(2025, 11, 1, tzinfo=timezone.utc)
 
-TOPICS = {PurchaseEvent: "purchases", EngagementEvent: "engagements", PaymentEvent: "payments"}
 INVALID_TOPIC = "<invalid>"
 
 # (sku, category, unit price, popularity within its category)
@@ -500,7 +500,7 @@ def _basket(rng: random.Random, c: _Customer, event_id: str, at: datetime) -> tu
 
 def topic_of(event: Event) -> str:
     """The Kafka topic an event belongs on."""
-    return TOPICS[type(event)]
+    return TOPIC_OF_EVENT[type(event)]
 
 
 def envelope(event: Event) -> str:

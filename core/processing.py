@@ -18,11 +18,12 @@ from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
 from core.partitioning import partition_of
 from core.state import CustomerState
-from schemas import EngagementEvent, InvalidEvent, PaymentEvent, PurchaseEvent, decode
+from schemas import InvalidEvent, decode
 from schemas.decisions import DecisionTrace
 from schemas.offers import BadgeAward, OfferAssignment
+from schemas.topics import CUSTOMER_EVENTS
 
-MODELS = {"purchases": PurchaseEvent, "engagements": EngagementEvent, "payments": PaymentEvent}
+MODELS = CUSTOMER_EVENTS
 
 log = logging.getLogger("loyalty.processing")
 

@@ -27,6 +27,14 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def check_record(raw: bytes | str | None) -> None:
+    """Refuse a record without a value, or over the size any event may have."""
+    if raw is None:
+        raise InvalidEvent("empty record (no value)")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"record of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+
+
 def decode(model: type[M], raw: bytes | str | None) -> M:
     """Parse and validate one record value, or raise `InvalidEvent` with a readable reason.
 
@@ -36,10 +44,7 @@ def decode(model: type[M], raw: bytes | str | None) -> M:
     ...
     schemas.codec.InvalidEvent: customer_id: Field required; occurred_at: Field required; store_id: Field required; total: Field required
     """
-    if raw is None:
-        raise InvalidEvent("empty record (no value)")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent(f"record of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+    check_record(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:

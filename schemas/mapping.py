@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.codec import MAX_EVENT_BYTES, InvalidEvent
+from schemas.codec import InvalidEvent, check_record
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {"purchase": PurchaseEvent, "engagement": EngagementEvent, "payment": PaymentEvent}
@@ -178,10 +178,7 @@ def apply_mapping(mapping: SourceMapping, payload: dict) -> dict:
 
 def to_canonical(mapping: SourceMapping, raw: bytes) -> PurchaseEvent | EngagementEvent | PaymentEvent:
     """Vendor JSON bytes -> validated canonical event; every failure is an `InvalidEvent`."""
-    if raw is None:
-        raise InvalidEvent("empty record (no value)")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent(f"record of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+    check_record(raw)
     try:
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
         payload = json.loads(text, parse_constant=_no_constant)

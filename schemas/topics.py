@@ -50,3 +50,9 @@ CONTRACTS: tuple[Contract, ...] = (
 )
 
 BY_NAME = {c.name: c for c in CONTRACTS}
+
+# The canonical customer events and their topics: purchases, engagements, payments.
+CUSTOMER_EVENTS: dict[str, type[BaseModel]] = {
+    c.name: c.model for c in CONTRACTS if c.direction == "in" and c.customer_keyed
+}
+TOPIC_OF_EVENT: dict[type[BaseModel], str] = {model: name for name, model in CUSTOMER_EVENTS.items()}

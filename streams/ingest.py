@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from schemas import EngagementEvent, InvalidEvent, PaymentEvent, PurchaseEvent, decode
+from schemas.topics import CUSTOMER_EVENTS
 
-MODELS = {"purchases": PurchaseEvent, "engagements": EngagementEvent, "payments": PaymentEvent}
+MODELS = CUSTOMER_EVENTS
 # CSV cells are text; these columns are numbers on the wire (the models are strict about it).
 NUMBERS = {"total": float, "amount": float, "schema_version": int}
 

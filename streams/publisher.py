@@ -6,6 +6,7 @@ from confluent_kafka import Producer
 
 from schemas import EngagementEvent, PaymentEvent, PurchaseEvent, encode
 from schemas.headers import headers_for
+from schemas.topics import TOPIC_OF_EVENT
 from streams.settings import Settings
 
 
@@ -19,9 +20,6 @@ def producer_config(settings: Settings, **overrides) -> dict:
         "linger.ms": 10,
         **overrides,
     }
-
-
-TOPIC_OF = {PurchaseEvent: "purchases", EngagementEvent: "engagements", PaymentEvent: "payments"}
 
 
 class EventPublisher:
@@ -41,7 +39,7 @@ class EventPublisher:
 
     def publish(self, event: PurchaseEvent | EngagementEvent | PaymentEvent) -> None:
         """Send a canonical event to its topic, keyed by its customer."""
-        base = TOPIC_OF[type(event)]
+        base = TOPIC_OF_EVENT[type(event)]
         self.publish_raw(self.settings.topic(base), event.customer_id.encode(), encode(event), headers_for(base))
 
     def publish_raw(self, topic: str, key: bytes | None, value: bytes, headers: list | None = None) -> None:
