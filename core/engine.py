@@ -126,7 +126,7 @@ class LoyaltyEngine:
                               extra=state.avg_basket * cfg.upsell_factor)
         state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days)
         state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
-        state = replace(state, next_review_at=now + cfg.review_after_days * DAY)
+        state = state.evolve(next_review_at=now + cfg.review_after_days * DAY)
         state, badges = award_badges(state, event, streak_weeks=state.purchase_streak_weeks)
         decision = self.decider().consider(state, features, scores, now, "purchase", event.event_id, event.total)
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
@@ -171,7 +171,7 @@ class LoyaltyEngine:
         cfg, now = self.config, self.watermark
         silent_days = (now - state.last_purchase_at) / DAY
         next_review = now + cfg.review_every_days * DAY if silent_days + cfg.review_every_days <= cfg.review_until_days else None
-        state = replace(state, next_review_at=next_review)
+        state = state.evolve(next_review_at=next_review)
         features = customer_features(state, now)
         scores = self._scores(features)
         # Predictions as of the silence too: otherwise the models only ever learn from the
