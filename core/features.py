@@ -44,6 +44,14 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
     }
 
 
+# The names `customer_features` returns, in its order (the state codec writes vectors in it).
+FEATURE_NAMES = (
+    "days_since_purchase", "tenure_days", "log_purchases", "log_avg_basket", "gap_days_mean", "gap_days_last",
+    "log_gap_days_mean", "log_gap_days_last", "log_days_since_purchase", "purchase_rate_30d", "log_spend_rate_30d",
+    "engagement_rate_14d", "days_since_engagement", "log_payment_issues", "log_offers_received",
+    "offer_response_rate", "categories",
+)
+
 # Customer features the campaign response model crosses with the offer's kind, so a
 # linear model can learn that an offer suits some customers and not others.
 CROSSED = ("log_purchases", "log_avg_basket", "purchase_rate_30d", "days_since_purchase", "offer_response_rate")

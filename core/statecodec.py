@@ -1,0 +1,148 @@
+"""The bytes a customer's state is stored as: compact JSON, about a third of `to_dict`'s.
+
+Most of a state is the features its pending predictions were made with, and those
+repeat: the five predictions of a purchase and the offer decided with it share one
+customer feature vector. So feature vectors are written once, as plain lists in
+`FEATURE_NAMES` order, and pending labels point at them by index; an offer's
+features are written as the inputs `offer_features` rebuilds them from. Anything
+that does not fit that shape is written as it is, so decoding always gives back
+exactly the state that was encoded (`decode(encode(s)) == s`).
+
+    {"v": 2, "c": customer id, "s": [scalar fields in SCALARS order],
+     "f": [feature vectors], "p": {task: pending}, "o": {assignment id: pending offer},
+     plus the dict and list fields under short names, left out when empty}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.features import CROSSED, FEATURE_NAMES, offer_features
+from core.state import CustomerState, PendingLabel
+
+try:  # noqa: SIM105 - orjson when installed (the worker has it); the same JSON either way
+    import orjson
+
+    _dumps, _loads = orjson.dumps, orjson.loads
+except ImportError:  # pragma: no cover - the peer benchmark's venv, say
+    import json
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    _loads = json.loads
+
+VERSION = 2
+SCALARS = (
+    "purchase_count", "total_spend", "max_basket", "first_purchase_at", "last_purchase_at", "gap_days_mean",
+    "gap_days_last", "purchase_rate", "spend_rate", "purchase_streak_weeks", "engagement_count",
+    "last_engagement_at", "engagement_rate", "last_payment_issue_at", "offers_received", "next_review_at",
+)
+# Dict and list fields, by their short name on the wire.
+COLLECTIONS = {
+    "cat": "category_spend", "pay": "payment_counts", "out": "offer_outcomes", "win": "campaign_windows",
+    "b": "badges",
+}
+DECISION_KEYS = ("decision_id", "trigger", "decided_at", "chosen_campaign_id", "assignment_id", "held_out")
+_FEATURE_SET = frozenset(FEATURE_NAMES)
+_OFFER_CATEGORY, _OFFER_STAGE = "offer_category_", "offer_stage_"
+
+
+class _Vectors:
+    """Feature vectors written once each, by identity first and by value second."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[float]] = []
+        self._by_id: dict[int, int] = {}
+        self._by_value: dict[tuple, int] = {}
+
+    def index(self, features: dict[str, float]) -> int:
+        found = self._by_id.get(id(features))
+        if found is not None:
+            return found
+        row = [features[name] for name in FEATURE_NAMES]
+        key = tuple(row)
+        found = self._by_value.get(key)
+        if found is None:
+            found = self._by_value[key] = len(self.rows)
+            self.rows.append(row)
+        self._by_id[id(features)] = found
+        return found
+
+
+def _offer_inputs(features: dict[str, float]) -> tuple[str, str, dict[str, float]] | None:
+    """The (category, stage, shares) `offer_features` made these features from, if it did."""
+    category = stage = None
+    for name in features:
+        if name.startswith(_OFFER_CATEGORY):
+            category = name[len(_OFFER_CATEGORY):]
+        elif name.startswith(_OFFER_STAGE):
+            stage = name[len(_OFFER_STAGE):]
+    if category is None or stage is None:
+        return None
+    prefix = f"{category}_x_share_"
+    shares = {name[len(prefix):]: value for name, value in features.items() if name.startswith(prefix)}
+    return category, stage, shares
+
+
+def _pending(label: PendingLabel, vectors: _Vectors) -> list:
+    features = label.features
+    head = [label.at, None, label.prediction, label.deadline, label.baseline, label.extra, label.ref]
+    if features.keys() == _FEATURE_SET:
+        head[1] = vectors.index(features)
+        return head
+    inputs = _offer_inputs(features)
+    if inputs is not None and _FEATURE_SET <= features.keys():
+        base = {name: features[name] for name in FEATURE_NAMES}
+        if offer_features(base, *inputs) == features:
+            head[1] = vectors.index(base)
+            return [*head, *inputs]
+    head[1] = features  # not a shape we know: as it is
+    return head
+
+
+def _unpending(row: list, vectors: list[dict[str, float]]) -> PendingLabel:
+    at, features, prediction, deadline, baseline, extra, ref = row[:7]
+    if isinstance(features, int):
+        features = vectors[features]
+        if len(row) > 7:
+            category, stage, shares = row[7:10]
+            features = offer_features(features, category, stage, shares)
+    return PendingLabel(at=at, features=features, prediction=prediction, deadline=deadline, baseline=baseline,
+                        extra=extra, ref=ref)
+
+
+def encode(state: CustomerState) -> bytes:
+    d = state.__dict__
+    out: dict[str, Any] = {"v": VERSION, "c": state.customer_id, "s": [d[name] for name in SCALARS]}
+    for short, name in COLLECTIONS.items():
+        if d[name]:
+            out[short] = d[name]
+    vectors = _Vectors()
+    if state.pending:
+        out["p"] = {task: _pending(label, vectors) for task, label in state.pending.items()}
+    if state.pending_offers:
+        out["o"] = {key: _pending(label, vectors) for key, label in state.pending_offers.items()}
+    if vectors.rows:
+        out["f"] = vectors.rows
+    if state.recent_decisions:
+        out["d"] = [[s[k] for k in DECISION_KEYS] if s.keys() == set(DECISION_KEYS) else s
+                    for s in state.recent_decisions]
+    return _dumps(out)
+
+
+def decode(data: bytes | str | dict) -> CustomerState:
+    """The state `encode` wrote (or an older `CustomerState.to_dict()` payload)."""
+    raw = _loads(data) if isinstance(data, (bytes, str)) else data
+    if raw.get("v") != VERSION:
+        return CustomerState.from_dict(raw)
+    values: dict[str, Any] = dict(zip(SCALARS, raw["s"]))
+    values["customer_id"] = raw["c"]
+    for short, name in COLLECTIONS.items():
+        values[name] = raw.get(short) or ({} if name != "badges" else [])
+    vectors = [dict(zip(FEATURE_NAMES, row)) for row in raw.get("f", ())]
+    values["pending"] = {task: _unpending(row, vectors) for task, row in raw.get("p", {}).items()}
+    values["pending_offers"] = {key: _unpending(row, vectors) for key, row in raw.get("o", {}).items()}
+    values["recent_decisions"] = [dict(zip(DECISION_KEYS, s)) if isinstance(s, list) else s
+                                  for s in raw.get("d", ())]
+    return CustomerState(**values)

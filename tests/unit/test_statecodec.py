@@ -1,0 +1,55 @@
+import json
+
+import pytest
+
+from core import EngineConfig, LoyaltyEngine, load_catalog, population, statecodec
+from core.features import FEATURE_NAMES, customer_features
+from core.limits import ContactPolicy
+from core.replay import Replay
+from core.state import CustomerState, PendingLabel
+
+
+@pytest.fixture(scope="module")
+def replayed_states() -> list[CustomerState]:
+    """Real states, with pending predictions, offers and decisions, from a replayed simulation."""
+    _, events = population.generate(customers=150, days=90, seed=3)
+    run = Replay(LoyaltyEngine(load_catalog(None), config=EngineConfig()), partitions=2,
+                 policy=ContactPolicy(max_offers=3, window_days=7))
+    run.run((population.topic_of(e), e.customer_id.encode(), e.model_dump_json().encode()) for e in events)
+    return list(run.states.values())
+
+
+def test_every_replayed_state_decodes_to_exactly_what_was_encoded(replayed_states):
+    assert any(s.pending_offers for s in replayed_states) and any(s.recent_decisions for s in replayed_states)
+    for state in replayed_states:
+        assert statecodec.decode(statecodec.encode(state)) == state
+
+
+def test_the_encoding_is_well_under_the_plain_dict_and_2_kib(replayed_states):
+    compact = [len(statecodec.encode(s)) for s in replayed_states]
+    plain = [len(json.dumps(s.to_dict(), separators=(",", ":"))) for s in replayed_states]
+    assert sum(compact) < 0.5 * sum(plain)
+    assert sum(compact) / len(compact) < 2048
+
+
+def test_shared_features_are_written_once():
+    features = customer_features(CustomerState("c").with_purchase(0.0, 10.0), 0.0)
+    state = CustomerState("c")
+    for task in ("churn", "propensity", "engagement"):
+        state = state.with_pending(task, PendingLabel(at=0.0, features=features, deadline=9.0))
+    raw = json.loads(statecodec.encode(state))
+    assert len(raw["f"]) == 1 and len(raw["f"][0]) == len(FEATURE_NAMES)
+
+
+def test_features_of_an_unknown_shape_are_kept_as_they_are():
+    odd = CustomerState("c").with_pending("churn", PendingLabel(at=1.0, features={"x": 1.5}))
+    assert statecodec.decode(statecodec.encode(odd)) == odd
+
+
+def test_a_state_written_as_a_plain_dict_still_decodes():
+    state = CustomerState("c").with_purchase(0.0, 12.5).with_badge("first-purchase")
+    assert statecodec.decode(json.dumps(state.to_dict()).encode()) == state
+
+
+def test_feature_names_are_what_customer_features_returns_in_order():
+    assert tuple(customer_features(CustomerState("c"), 0.0)) == FEATURE_NAMES
