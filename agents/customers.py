@@ -1,7 +1,15 @@
-"""Purchases, engagements and payments in; state, learning, scores and offers out.
+"""Purchases, engagements, payments and ticks in; state, learning, scores and offers out.
 
-Each record goes through `core.processing.Processor` exactly as replay drives it,
-then the labels that fell due in its partition are swept.
+One agent takes the three customer topics and the ticks together, in batches, and
+hands each record to `core.processing.Processor` exactly as replay does: process it,
+then sweep the labels that fell due in its partition (a tick only sweeps). One agent,
+not one per topic, so no two coroutines ever hold the same customer's state at once.
+
+Per batch, not per record: each changed customer's state is written to the table once
+(`BatchStates`), the served scores go to Redis in one pipeline, and the outputs go
+through one confluent-kafka producer (`Outbox`) that must deliver them all before the
+batch is acked. The learning inside the core stays per record, in consumption order,
+so batching changes nothing that replay would compute differently.
 """
 
 from __future__ import annotations
@@ -12,91 +20,91 @@ import time
 from core.processing import Result
 from schemas import encode
 from schemas.headers import headers_for
+from schemas.topics import CUSTOMER_EVENTS
 from streams import topics
 from streams.app import app
 from streams.metrics import record_latency
-from streams.runtime import counters, dead_letters, processor, scores, settings
+from streams.runtime import counters, dead_letters, outbox, processor, scores, settings, states
 
 log = logging.getLogger("loyalty.agents")
 
-ASSIGNMENT_HEADERS = headers_for("offer-assignments")
-DECISION_HEADERS = headers_for("decisions")
-BADGE_HEADERS = headers_for("badge-awards")
+HEADERS = {name: headers_for(name) for name in ("offer-assignments", "decisions", "badge-awards")}
+OUTPUT_TOPIC = {name: settings.topic(name) for name in HEADERS}
+# Which core step a record of each input topic takes ("ticks" only sweeps its partition).
+KIND_OF = {settings.topic(name): name for name in (*CUSTOMER_EVENTS, "ticks")}
+
+inputs = app.topic(
+    *KIND_OF, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    partitions=settings.partitions,
+)
 
 
-async def _handle(stream, kind: str) -> None:
-    async for event in stream.events():
-        started = time.perf_counter()
+@app.agent(inputs, name="agents.customers.process_customers")
+async def process_customers(stream):
+    async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_seconds):
+        await handle_batch(batch)
+
+
+async def handle_batch(batch) -> None:
+    started = time.perf_counter()
+    served: dict[str, dict] = {}
+    for event in batch:
         message = event.message
-        counters.events_in[message.topic] += 1
-        result = await processor.process(kind, message.key, message.value)
-        if result.invalid is not None:
-            await dead_letters.send(message, result.invalid)
-        elif result.failure is not None:
-            log.error("processing failed at %s:%s@%s: %s", message.topic, message.partition, message.offset, result.failure)
-            await dead_letters.send(message, result.failure, kind="processing")
-        else:
-            counters.processed[message.topic] += 1
-            await _emit(result)
-        # The current event belongs to this partition, so writes of its customers' states land right.
-        await _emit(await processor.sweep(message.partition))
-        record_latency.observe(time.perf_counter() - started)
-        counters.handled[message.topic] += 1
+        kind = KIND_OF[message.topic]
+        if kind != "ticks":
+            counters.events_in[message.topic] += 1
+            result = await processor.process(kind, message.key, message.value)
+            if result.invalid is not None:
+                await dead_letters.send(message, result.invalid)
+            elif result.failure is not None:
+                log.error("processing failed at %s:%s@%s: %s", message.topic, message.partition, message.offset,
+                          result.failure)
+                await dead_letters.send(message, result.failure, kind="processing")
+            else:
+                counters.processed[message.topic] += 1
+                _emit(result, served)
+        _emit(await processor.sweep(message.partition), served)
+    states.write_back(batch, outbox)
+    await _serve(served)
+    await outbox.deliver()
+    elapsed = time.perf_counter() - started
+    for event in batch:
+        topic = event.message.topic
+        if KIND_OF[topic] != "ticks":
+            record_latency.observe(elapsed)
+            counters.mark_handled(topic)
 
 
-async def _emit(result: Result) -> None:
-    """Send what a record or a sweep produced, in the order replay writes it."""
+def _emit(result: Result, served: dict[str, dict]) -> None:
+    """Queue what a record or a sweep produced, in the order replay writes it."""
     for assignment in result.assignments:
-        await topics.offer_assignments.send(
-            key=assignment.campaign_id.encode(), value=encode(assignment), headers=ASSIGNMENT_HEADERS,
-        )
+        outbox.put(OUTPUT_TOPIC["offer-assignments"], assignment.campaign_id.encode(), encode(assignment),
+                   HEADERS["offer-assignments"])
         counters.assignments_out += 1
     for trace in result.traces:
-        await topics.decisions.send(key=trace.customer_id.encode(), value=encode(trace), headers=DECISION_HEADERS)
+        outbox.put(OUTPUT_TOPIC["decisions"], trace.customer_id.encode(), encode(trace), HEADERS["decisions"])
     for award in result.badges:
-        await topics.badge_awards.send(key=award.customer_id.encode(), value=encode(award), headers=BADGE_HEADERS)
+        outbox.put(OUTPUT_TOPIC["badge-awards"], award.customer_id.encode(), encode(award), HEADERS["badge-awards"])
         counters.badges_out += 1
     for customer_id, values in result.scores:
-        await _serve(customer_id, values)
+        served.setdefault(customer_id, {}).update(values)
     counters.examples_learned += result.learned
     counters.limits_errors += result.limits_errors
 
 
-async def _serve(customer_id: str, values: dict) -> None:
+async def _serve(served: dict[str, dict]) -> None:
     try:
-        await scores.put_scores(customer_id, values)
+        await scores.put_many(served.items())
     except Exception as error:  # noqa: BLE001 - the serving copy must not stop the stream
         counters.redis_errors += 1
-        log.warning("could not write scores of %s to Redis: %s", customer_id, error)
-
-
-@app.agent(topics.purchases)
-async def process_purchases(stream):
-    await _handle(stream, "purchases")
-
-
-@app.agent(topics.engagements)
-async def process_engagements(stream):
-    await _handle(stream, "engagements")
-
-
-@app.agent(topics.payments)
-async def process_payments(stream):
-    await _handle(stream, "payments")
-
-
-@app.agent(topics.ticks)
-async def sweep_partition(stream):
-    """A tick in partition p: sweep p, so silent customers are reached even when p gets no records."""
-    async for event in stream.events():
-        await _emit(await processor.sweep(event.message.partition))
+        log.warning("could not write the scores of %d customers to Redis: %s", len(served), error)
 
 
 if settings.sweep_interval_seconds > 0:
 
     @app.timer(interval=settings.sweep_interval_seconds)
     async def send_ticks() -> None:
-        """One tick to each partition this worker owns; its own agent sweeps it in event time."""
+        """One tick to each partition this worker owns; the agent sweeps it in event time."""
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.ticks.get_topic_name()}
         for partition in sorted(owned):
             await topics.ticks.send(value=b"{}", partition=partition)

@@ -7,6 +7,8 @@ confluent-kafka's `murmur2_random` for non-empty keys.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _M = 0x5BD1E995
 _SEED = 0x9747B28C
 _MASK = 0xFFFFFFFF
@@ -42,6 +44,7 @@ def murmur2(data: bytes) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+@lru_cache(maxsize=1 << 16)
 def partition_of(key: str | bytes, partitions: int) -> int:
     """
     >>> partition_of("cust-00001", 1)

@@ -14,7 +14,7 @@ import json
 from faust import web
 from pydantic import ValidationError
 
-from core import CustomerState
+from core import statecodec
 from core.campaigns import campaign_problems
 from schemas.campaigns import Campaign
 from streams.app import app
@@ -156,7 +156,7 @@ async def customer_scores(self, request, customer_id):
         return denied
     stored = customers.get(customer_id)
     if stored:
-        profile = engine.profile(CustomerState.from_dict(stored))
+        profile = engine.profile(statecodec.decode(stored))
         return self.json({"source": "table", **profile.model_dump(mode="json")})
     try:
         served = await scores.get_scores(customer_id)

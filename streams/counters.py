@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -18,6 +19,15 @@ class Counters:
     redis_errors: int = 0
     limits_errors: int = 0
     last_dead_letter: dict | None = None
+    first_handled_at: float | None = None  # wall clock of the first record handled (benchmarks)
+    last_handled_at: float | None = None
+
+    def mark_handled(self, topic: str, n: int = 1) -> None:
+        now = time.time()
+        if self.first_handled_at is None:
+            self.first_handled_at = now
+        self.last_handled_at = now
+        self.handled[topic] += n
 
     def snapshot(self) -> dict:
         return {
@@ -32,4 +42,6 @@ class Counters:
             "redis_errors": self.redis_errors,
             "limits_errors": self.limits_errors,
             "last_dead_letter": self.last_dead_letter,
+            "first_handled_at": self.first_handled_at,
+            "last_handled_at": self.last_handled_at,
         }

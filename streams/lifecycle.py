@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from core import CustomerState
+from core import statecodec
 from streams.app import app
 from streams.runtime import catalog, engine, processor, settings, snapshots
 from streams.tables import customers
@@ -29,7 +29,7 @@ async def _after_recovery(sender, **kwargs) -> None:
         except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
             snapshots.status = f"unavailable: {error}"
             log.error("could not read the model snapshot: %s", error)
-    indexed = processor.rebuild_due(CustomerState.from_dict(v) for v in customers.values() if v)
+    indexed = processor.rebuild_due(statecodec.decode(v) for v in customers.values() if v)
     log.info("label deadlines indexed for %d customers", indexed)
     ready["value"] = True
 

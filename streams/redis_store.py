@@ -6,6 +6,7 @@ keeps its in-memory twin as a plain dict (`core.replay.Replay.served`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -37,6 +38,17 @@ class RedisScoreStore:
 
     async def put_scores(self, customer_id: str, scores: dict[str, str | float]) -> None:
         await self.client.hset(self.key(customer_id), mapping={k: str(v) for k, v in scores.items()})
+
+    async def put_many(self, scores: Iterable[tuple[str, dict[str, str | float]]]) -> int:
+        """Several customers' scores in one round trip (a batch's, in order: the last write wins)."""
+        pipe = self.client.pipeline(transaction=False)
+        n = 0
+        for customer_id, values in scores:
+            pipe.hset(self.key(customer_id), mapping={k: str(v) for k, v in values.items()})
+            n += 1
+        if n:
+            await pipe.execute()
+        return n
 
     async def get_scores(self, customer_id: str) -> dict[str, str]:
         return await self.client.hgetall(self.key(customer_id))

@@ -13,7 +13,8 @@ from streams.redis_limits import RedisLimits
 from streams.redis_store import RedisScoreStore
 from streams.settings import get_settings
 from streams.snapshots import ModelSnapshots
-from streams.tables import load_state, save_state
+from streams.outbox import Outbox
+from streams.tables import BatchStates
 
 settings = get_settings()
 
@@ -35,8 +36,10 @@ def contact_policy(s=settings) -> ContactPolicy:
 file_catalog = load_catalog(settings.catalog_file)
 engine = LoyaltyEngine(file_catalog, config=engine_config())
 limits = RedisLimits(settings.redis_url, settings.app_id)
-processor = Processor(engine, load_state, save_state, limits, contact_policy(), partitions=settings.partitions)
+states = BatchStates()
+processor = Processor(engine, states.load, states.save, limits, contact_policy(), partitions=settings.partitions)
 counters = Counters()
+outbox = Outbox(settings)
 dead_letters = DeadLetterSink(topics.dead_letters, counters)
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)
 catalog = CatalogFollower(settings, engine, fallback=file_catalog)

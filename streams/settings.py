@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=2.0, ge=0, description="How often each of a worker's partitions is swept by a tick (0: only on records)."
     )
+    # Batching: records are taken from the inputs in batches, their states written and
+    # their outputs delivered once per batch. A batch closes when full or after `batch_within`.
+    batch_max: int = Field(default=2000, ge=1, description="Most records the worker takes in one batch.")
+    batch_within_seconds: float = Field(
+        default=0.01, gt=0, description="Longest a batch waits to fill (an upper bound added to each record's latency)."
+    )
+    producer_linger_ms: float = Field(default=5.0, ge=0, description="How long the output producer waits to fill a request.")
 
     api_token: SecretStr = Field(
         default=SecretStr(DEV_API_TOKEN), description="Bearer token the API's write endpoints require."
