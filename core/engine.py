@@ -104,10 +104,12 @@ class LoyaltyEngine:
         categories: dict[str, float] = {}
         for item in event.items:
             categories[item.category] = categories.get(item.category, 0.0) + item.quantity * item.unit_price
-        reco = self.models.recommendation
         if categories:
+            reco = self.models.recommendation
+            reco.checkout(event.customer_id, state.reco)
             reco.observe(event.customer_id, categories)
             reco.learn_basket(event.customer_id, categories)
+            state = state.evolve(reco=reco.checkin(event.customer_id))
         state = state.with_purchase(now, event.total, categories)
         self.models.rfm.update(state.gap_days_last, state.purchase_count, state.total_spend)
         self.models.learn(examples)
@@ -198,6 +200,15 @@ class LoyaltyEngine:
         scores = self._scores(customer_features(state, self.watermark))
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]))
 
+    def recommendations(self, state: CustomerState) -> list[dict]:
+        """The customer's top categories (their own parameters come from their state)."""
+        reco = self.models.recommendation
+        reco.checkout(state.customer_id, state.reco)
+        try:
+            return reco.recommend(state.customer_id)
+        finally:
+            reco.checkin(state.customer_id)
+
     def as_of(self) -> str:
         return datetime.fromtimestamp(self.watermark, tz=timezone.utc).isoformat()
 
@@ -223,7 +234,7 @@ class LoyaltyEngine:
             payment_default_risk=scores["payment_default_risk"],
             lifetime_value=scores["lifetime_value"],
             rfm=rfm,
-            recommendations=self.models.recommendation.recommend(state.customer_id),
+            recommendations=self.recommendations(state),
             last_decisions=state.recent_decisions,
             model_versions=self.models.versions(),
         )

@@ -93,7 +93,7 @@ def check_models(engine: LoyaltyEngine, state: CustomerState) -> list[Check]:
             lambda: models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend),
             RFMScore.model_validate,
         ),
-        "recommendation": (lambda: models.recommendation.recommend(state.customer_id), _recommendations),
+        "recommendation": (lambda: engine.recommendations(state), _recommendations),
     }
     results = []
     for name, (call, validate) in calls.items():

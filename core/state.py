@@ -115,6 +115,8 @@ class CustomerState:
     next_review_at: float | None = None
     # the latest decisions, newest last: decision_id, trigger, at, chosen campaign, assignment id
     recent_decisions: list[dict] = field(default_factory=list)
+    # the recommender's parameters of this customer: [MF bias, MF latent vector, decayed category counts]
+    reco: list | None = None
 
     def evolve(self, **changes: Any) -> CustomerState:
         """A copy with `changes`: `dataclasses.replace` without re-running `__init__`, which

@@ -10,6 +10,7 @@ exactly the state that was encoded (`decode(encode(s)) == s`).
 
     {"v": 2, "c": customer id, "s": [scalar fields in SCALARS order],
      "f": [feature vectors], "p": {task: pending}, "o": {assignment id: pending offer},
+     "r": the recommender's parameters of the customer,
      plus the dict and list fields under short names, left out when empty}
 """
 
@@ -125,6 +126,8 @@ def encode(state: CustomerState) -> bytes:
         out["o"] = {key: _pending(label, vectors) for key, label in state.pending_offers.items()}
     if vectors.rows:
         out["f"] = vectors.rows
+    if state.reco is not None:
+        out["r"] = state.reco
     if state.recent_decisions:
         out["d"] = [[s[k] for k in DECISION_KEYS] if s.keys() == set(DECISION_KEYS) else s
                     for s in state.recent_decisions]
@@ -145,4 +148,5 @@ def decode(data: bytes | str | dict) -> CustomerState:
     values["pending_offers"] = {key: _unpending(row, vectors) for key, row in raw.get("o", {}).items()}
     values["recent_decisions"] = [dict(zip(DECISION_KEYS, s)) if isinstance(s, list) else s
                                   for s in raw.get("d", ())]
+    values["reco"] = raw.get("r")
     return CustomerState(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 from river import optim, reco
 
 
@@ -106,6 +107,29 @@ class CategoryRecommender:
         self.n_baskets = 0
         self.n_evaluated = 0
         self.n_hits = 0
+
+    def checkout(self, customer_id: str, profile: list | None) -> None:
+        """Put a customer's own parameters (from their state) into the model for one event.
+
+        The model's memory is then the same for ten customers or ten million: a customer's
+        MF bias and latent vector and decayed category counts live in the customer's state
+        (`checkin` takes them out again), only the categories' parameters stay here.
+        """
+        if profile is None:
+            return
+        bias, latent, counts = profile
+        self.mf.u_biases[customer_id] = bias
+        self.mf.u_latents[customer_id] = np.array(latent, dtype=float)
+        self.customer_counts[customer_id] = dict(counts)
+
+    def checkin(self, customer_id: str) -> list | None:
+        """Take a customer's own parameters out of the model: `[bias, latent vector, category counts]`."""
+        counts = self.customer_counts.pop(customer_id, None)
+        bias = self.mf.u_biases.pop(customer_id, None)
+        latent = self.mf.u_latents.pop(customer_id, None)
+        if counts is None or latent is None:
+            return None
+        return [float(bias or 0.0), latent.tolist(), counts]
 
     @property
     def hit_rate(self) -> float:
