@@ -2,8 +2,11 @@
 
 A derived index over the customers' states: the drivers push each state's
 earliest deadline after every change, and pop the customers whose deadline the
-watermark has passed. Entries that went stale (the state changed since) are
-skipped by the caller re-checking the state, so nothing is ever removed early.
+watermark has passed. Each customer has one live deadline; a push that changes
+it leaves the old heap entry behind, and popping skips entries that are no longer
+a customer's live deadline. So the index holds about one entry per customer with
+something pending, however many events they send, and a customer is popped once
+per deadline, not once per event that ever moved it.
 """
 
 from __future__ import annotations
@@ -18,23 +21,33 @@ class DueIndex:
     >>> index.push(0, 50.0, "b"); index.push(0, 10.0, "a"); index.push(1, 5.0, "c")
     >>> index.pop_due(0, 20.0), index.pop_due(0, 20.0), index.pop_due(0, 60.0)
     (['a'], [], ['b'])
+    >>> index.push(0, 10.0, "d"); index.push(0, 30.0, "d")  # d's deadline moved on
+    >>> index.pop_due(0, 20.0), index.pop_due(0, 30.0)
+    ([], ['d'])
     """
 
     def __init__(self) -> None:
         self.heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.live: dict[str, float] = {}
 
     def push(self, partition: int, deadline: float | None, customer_id: str) -> None:
-        if deadline is not None:
+        if deadline is None:
+            self.live.pop(customer_id, None)
+        elif self.live.get(customer_id) != deadline:
+            self.live[customer_id] = deadline
             heapq.heappush(self.heaps[partition], (deadline, customer_id))
 
     def pop_due(self, partition: int, watermark: float) -> list[str]:
-        """Customers of `partition` with a deadline at or before `watermark`, each once, by deadline then id."""
+        """Customers of `partition` whose live deadline is at or before `watermark`, by deadline then id."""
         heap = self.heaps.get(partition)
-        due: dict[str, None] = {}
+        due: list[str] = []
+        live = self.live
         while heap and heap[0][0] <= watermark:
-            _, customer_id = heapq.heappop(heap)
-            due[customer_id] = None
-        return list(due)
+            deadline, customer_id = heapq.heappop(heap)
+            if live.get(customer_id) == deadline:
+                del live[customer_id]
+                due.append(customer_id)
+        return due
 
     def __len__(self) -> int:
-        return sum(len(h) for h in self.heaps.values())
+        return len(self.live)
