@@ -100,15 +100,18 @@ def test_purchases_become_offer_assignments(settings, start_worker, services):
     assert not client.exists(f"{settings.app_id}:scores:c-x")
 
 
-def test_restart_recovers_state_and_emits_no_duplicate(settings, start_worker):
-    first = start_worker()
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_restart_recovers_state_and_emits_no_duplicate(settings, start_worker, store):
+    # Each worker has its own data folder: the second rebuilds its store from the changelog.
+    start = lambda: start_worker(env={"LOYALTY_STORE": store})  # noqa: E731
+    first = start()
     publisher = EventPublisher(settings)
     publisher.publish(purchase("c-r", day=0, total=400, n=1))  # big basket (the best of it and welcome)
     assert publisher.flush() == 0
     first.wait_for(lambda h: h["counters"]["assignments_out"] == 1, what="one assignment")
     first.stop()
 
-    second = start_worker()
+    second = start()
     # Same windows again: with the state recovered from the changelog, nothing new is due.
     publisher.publish(purchase("c-r", day=0.5, total=450, n=2))
     assert publisher.flush() == 0
