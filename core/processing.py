@@ -142,11 +142,11 @@ class Processor:
     def partition(self, customer_id: str) -> int:
         return partition_of(customer_id, self.partitions)
 
-    def rebuild_due(self, states) -> int:
-        """After a restart or rebalance: index the deadlines of the states this driver holds."""
+    def rebuild_due(self, deadlines) -> int:
+        """After a restart or rebalance: index `(customer_id, earliest deadline)` of the states this driver holds."""
         self.due = DueIndex()
         n = 0
-        for state in states:
-            self.due.push(self.partition(state.customer_id), state.due_at(), state.customer_id)
+        for customer_id, deadline in deadlines:
+            self.due.push(self.partition(customer_id), deadline, customer_id)
             n += 1
         return n

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from core import statecodec
 from streams.app import app
@@ -12,7 +13,7 @@ from streams.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
 
-ready = {"value": False, "restored": False}
+ready = {"value": False, "restored": False, "customers": 0}
 
 
 @app.on_rebalance_complete.connect
@@ -29,8 +30,10 @@ async def _after_recovery(sender, **kwargs) -> None:
         except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
             snapshots.status = f"unavailable: {error}"
             log.error("could not read the model snapshot: %s", error)
-    indexed = processor.rebuild_due(statecodec.decode(v) for v in customers.values() if v)
-    log.info("label deadlines indexed for %d customers", indexed)
+    started = time.monotonic()
+    indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
+    ready["customers"] = indexed
+    log.info("label deadlines indexed for %d customers in %.1f s", indexed, time.monotonic() - started)
     ready["value"] = True
 
 

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", description="Prepended to every project topic name (tests use a unique one).")
     partitions: int = Field(default=4, ge=1, le=256, description="Partitions of every customer-keyed topic and table.")
     store: str = Field(default="memory://", description="Faust table store URL (memory:// or rocksdb://).")
+    rocksdb_block_cache_mb: int = Field(
+        default=64, ge=1, description="RocksDB store: block cache per partition (Faust's default is 2 GiB)."
+    )
+    rocksdb_write_buffer_mb: int = Field(
+        default=16, ge=1, description="RocksDB store: memtable size per partition (two of them at most)."
+    )
     data_dir: str = Field(default=".run/data", description="Faust data directory (table stores, worker state).")
     web_host: str = Field(default="127.0.0.1", description="Address the worker's HTTP server binds.")
     web_port: int = Field(default=6066, ge=1, le=65535, description="Port of the worker's HTTP server.")

@@ -15,8 +15,17 @@ from streams.app import app, settings
 # Values are `CustomerState.to_dict()` as JSON: one changelog record per customer per batch.
 # No value_type: Faust's changelog recovery only rebuilds int/float/str/bytes or Faust
 # models, and with `dict` it fails with a swallowed warning and never finishes.
+# RocksDB keeps one database per partition, each with Faust's defaults of a 2 GiB block
+# cache and three 64 MiB memtables: bounded here so a worker's memory stays bounded.
+ROCKSDB_OPTIONS = {
+    "block_cache_size": settings.rocksdb_block_cache_mb << 20,
+    "write_buffer_size": settings.rocksdb_write_buffer_mb << 20,
+    "max_write_buffer_number": 2,
+}
+
 customers = app.Table(
     "customers",
+    options=dict(ROCKSDB_OPTIONS) if settings.store.startswith("rocksdb") else None,
     default=None,
     key_type=str,
     partitions=settings.partitions,

@@ -19,6 +19,7 @@ async def health(web, request):
             "ready": is_ready,
             "assigned_partitions": assigned,
             "watermark": engine.watermark,
+            "customers_indexed": ready["customers"],
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),
             "models": {"churn": {"version": engine.churn.version, "examples_learned": engine.churn.n_learned}},

@@ -53,3 +53,9 @@ def test_a_state_written_as_a_plain_dict_still_decodes():
 
 def test_feature_names_are_what_customer_features_returns_in_order():
     assert tuple(customer_features(CustomerState("c"), 0.0)) == FEATURE_NAMES
+
+
+def test_due_at_from_the_bytes_is_the_decoded_states(replayed_states):
+    for state in replayed_states:
+        assert statecodec.due_at(statecodec.encode(state)) == state.due_at()
+    assert statecodec.due_at(json.dumps(replayed_states[0].to_dict())) == replayed_states[0].due_at()
