@@ -31,6 +31,8 @@ log = logging.getLogger("loyalty.agents")
 HEADERS = {name: headers_for(name) for name in ("offer-assignments", "decisions", "badge-awards")}
 OUTPUT_TOPIC = {name: settings.topic(name) for name in HEADERS}
 # Which core step a record of each input topic takes ("ticks" only sweeps its partition).
+# Customers per sweep call (and served scores per Redis pipeline) when many are due at once.
+SWEEP_CHUNK = 1000
 KIND_OF = {settings.topic(name): name for name in (*CUSTOMER_EVENTS, "ticks")}
 
 inputs = app.topic(
@@ -48,6 +50,7 @@ async def process_customers(stream):
 async def handle_batch(batch) -> None:
     started = time.perf_counter()
     served: dict[str, dict] = {}
+    states.begin(batch)
     for event in batch:
         message = event.message
         kind = KIND_OF[message.topic]
@@ -63,8 +66,8 @@ async def handle_batch(batch) -> None:
             else:
                 counters.processed[message.topic] += 1
                 _emit(result, served)
-        _emit(await processor.sweep(message.partition), served)
-    states.write_back(batch, outbox)
+        await _sweep(message.partition, served)
+    states.write_back()
     await _serve(served)
     await outbox.deliver()
     elapsed = time.perf_counter() - started
@@ -73,6 +76,18 @@ async def handle_batch(batch) -> None:
         if KIND_OF[topic] != "ticks":
             record_latency.observe(elapsed)
             counters.mark_handled(topic)
+
+
+async def _sweep(partition: int, served: dict[str, dict]) -> None:
+    """Sweep in chunks: when the watermark jumps, a partition can have thousands of customers due."""
+    while True:
+        result = await processor.sweep(partition, limit=SWEEP_CHUNK)
+        _emit(result, served)
+        if len(served) >= SWEEP_CHUNK:
+            await _serve(served)
+            served.clear()
+        if not result.more:
+            return
 
 
 def _emit(result: Result, served: dict[str, dict]) -> None:

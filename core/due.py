@@ -24,6 +24,9 @@ class DueIndex:
     >>> index.push(0, 10.0, "d"); index.push(0, 30.0, "d")  # d's deadline moved on
     >>> index.pop_due(0, 20.0), index.pop_due(0, 30.0)
     ([], ['d'])
+    >>> for c in "xyz": index.push(2, 1.0, c)
+    >>> index.pop_due(2, 1.0, limit=2), index.pop_due(2, 1.0, limit=2)
+    (['x', 'y'], ['z'])
     """
 
     def __init__(self) -> None:
@@ -37,12 +40,15 @@ class DueIndex:
             self.live[customer_id] = deadline
             heapq.heappush(self.heaps[partition], (deadline, customer_id))
 
-    def pop_due(self, partition: int, watermark: float) -> list[str]:
-        """Customers of `partition` whose live deadline is at or before `watermark`, by deadline then id."""
+    def pop_due(self, partition: int, watermark: float, limit: int | None = None) -> list[str]:
+        """Customers of `partition` whose live deadline is at or before `watermark`, by deadline then id.
+
+        With `limit`, at most that many; the rest stay for the next call.
+        """
         heap = self.heaps.get(partition)
         due: list[str] = []
         live = self.live
-        while heap and heap[0][0] <= watermark:
+        while heap and heap[0][0] <= watermark and (limit is None or len(due) < limit):
             deadline, customer_id = heapq.heappop(heap)
             if live.get(customer_id) == deadline:
                 del live[customer_id]

@@ -41,6 +41,7 @@ class Result:
     learned: int = 0
     swept: int = 0
     limits_errors: int = 0
+    more: bool = False  # a sweep stopped at its limit: more customers of the partition are due
 
     def add(self, outcome: Outcome, as_of: str) -> None:
         self.assignments.extend(outcome.assignments)
@@ -100,10 +101,17 @@ class Processor:
         result.add(outcome, event.occurred_at.isoformat())
         return result
 
-    async def sweep(self, partition: int) -> Result:
-        """Labels the watermark has passed, and reviews of silent customers, in `partition`."""
+    async def sweep(self, partition: int, limit: int | None = None) -> Result:
+        """Labels the watermark has passed, and reviews of silent customers, in `partition`.
+
+        With `limit`, at most that many customers; `result.more` says to call again. Calling
+        again until it is false does exactly what one call without a limit does: customers
+        swept push only deadlines past the watermark, which this sweep does not reach.
+        """
         result = Result()
-        for customer_id in self.due.pop_due(partition, self.engine.watermark):
+        due = self.due.pop_due(partition, self.engine.watermark, limit)
+        result.more = limit is not None and len(due) == limit
+        for customer_id in due:
             state = self.load(customer_id)
             if state is None:
                 continue

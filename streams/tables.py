@@ -41,21 +41,34 @@ def load_state(customer_id: str) -> CustomerState | None:
 class BatchStates:
     """The states one batch of records touches: read from the table once, written back once.
 
-    The processor loads and saves through `load` and `save`; `write_back` then writes each
-    changed customer's final state once: into the table's store, and as one changelog
-    record through the batch's `Outbox` (librdkafka), to the partition the table itself
-    would pick. Faust's own path (`table[key] = value`) sends each changelog record
-    through its Python producer buffer, which held the worker to a few hundred records
-    a second. A customer seen five times in a batch costs one changelog record, not five.
+    The agent calls `begin` with the batch, the processor loads and saves through `load`
+    and `save`, and `write_back` then writes each changed customer's final state once:
+    into the table's store, and as one changelog record through the `Outbox`
+    (librdkafka), to the partition the table itself would pick. Faust's own path
+    (`table[key] = value`) sends each changelog record through its Python producer
+    buffer, which held the worker to a few hundred records a second. A customer seen
+    five times in a batch costs one changelog record, not five.
+
+    When the watermark jumps, one sweep can make thousands of customers due at once:
+    past `spill_at` changed states, `save` writes back early, so the memory a batch holds
+    stays bounded however many customers it touches.
+
     The store of a partition is chosen by the current event (RocksDB keeps one database
     per partition), so each write runs with an event of that partition as the current one.
     """
 
-    def __init__(self, table=customers, partitions: int = settings.partitions) -> None:
+    def __init__(self, outbox, table=customers, partitions: int = settings.partitions, spill_at: int = 2000) -> None:
+        self.outbox = outbox
         self.table = table
         self.partitions = partitions
+        self.spill_at = spill_at
         self.cache: dict[str, CustomerState | None] = {}
         self.changed: set[str] = set()
+        self.events: dict[int, EventT] = {}
+
+    def begin(self, events: Iterable[EventT]) -> None:
+        """The batch's events: each changed customer's partition must have one among them."""
+        self.events = {event.message.partition: event for event in events}
 
     def load(self, customer_id: str) -> CustomerState | None:
         try:
@@ -68,10 +81,11 @@ class BatchStates:
     def save(self, state: CustomerState) -> None:
         self.cache[state.customer_id] = state
         self.changed.add(state.customer_id)
+        if len(self.changed) >= self.spill_at:
+            self.write_back()
 
-    def write_back(self, events: Iterable[EventT], outbox) -> int:
-        """Write every changed state; `events` must hold one of each changed customer's partition."""
-        by_partition = {event.message.partition: event for event in events}
+    def write_back(self) -> int:
+        """Write every changed state (and forget the cached ones)."""
         store = self.table.data
         changelog = self.table.changelog_topic.get_topic_name()
         token = _current_event.get(None)
@@ -79,10 +93,10 @@ class BatchStates:
         try:
             for customer_id in self.changed:
                 partition = partition_of(customer_id, self.partitions)
-                _current_event.set(weakref.ref(by_partition[partition]))
+                _current_event.set(weakref.ref(self.events[partition]))
                 value = statecodec.encode(self.cache[customer_id])
                 store[customer_id] = value
-                outbox.put(changelog, store._encode_key(customer_id), value, partition=partition)
+                self.outbox.put(changelog, store._encode_key(customer_id), value, partition=partition)
                 written += 1
         finally:
             _current_event.set(token)
