@@ -8,7 +8,7 @@ import time
 
 from core import statecodec
 from streams.app import app
-from streams.runtime import catalog, engine, processor, settings, snapshots
+from streams.runtime import catalog, engine, processor, settings, snapshots, states
 from streams.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
@@ -30,6 +30,7 @@ async def _after_recovery(sender, **kwargs) -> None:
         except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
             snapshots.status = f"unavailable: {error}"
             log.error("could not read the model snapshot: %s", error)
+    states.forget()  # decoded states of partitions that may have been another worker's
     started = time.monotonic()
     indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
     ready["customers"] = indexed
@@ -40,6 +41,7 @@ async def _after_recovery(sender, **kwargs) -> None:
 @app.on_partitions_revoked.connect
 async def _rebalancing(sender, revoked, **kwargs) -> None:
     ready["value"] = False
+    states.forget()
 
 
 @app.timer(interval=settings.snapshot_interval_seconds)

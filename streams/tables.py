@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from faust.streams import _current_event  # the context variable a table write reads (FIELD-NOTES)
@@ -49,6 +50,10 @@ class BatchStates:
     buffer, which held the worker to a few hundred records a second. A customer seen
     five times in a batch costs one changelog record, not five.
 
+    The last `keep` states written stay decoded between batches (busy customers are not
+    decoded again at every batch); a rebalance must `forget` them, since the partitions
+    they belong to may have been another worker's meanwhile.
+
     When the watermark jumps, one sweep can make thousands of customers due at once:
     past `spill_at` changed states, `save` writes back early, so the memory a batch holds
     stays bounded however many customers it touches.
@@ -57,12 +62,15 @@ class BatchStates:
     per partition), so each write runs with an event of that partition as the current one.
     """
 
-    def __init__(self, outbox, table=customers, partitions: int = settings.partitions, spill_at: int = 2000) -> None:
+    def __init__(self, outbox, table=customers, partitions: int = settings.partitions, spill_at: int = 2000,
+                 keep: int = 10_000) -> None:
         self.outbox = outbox
         self.table = table
         self.partitions = partitions
         self.spill_at = spill_at
+        self.keep = keep
         self.cache: dict[str, CustomerState | None] = {}
+        self.warm: OrderedDict[str, CustomerState] = OrderedDict()
         self.changed: set[str] = set()
         self.events: dict[int, EventT] = {}
 
@@ -70,13 +78,22 @@ class BatchStates:
         """The batch's events: each changed customer's partition must have one among them."""
         self.events = {event.message.partition: event for event in events}
 
+    def forget(self) -> None:
+        """Drop the states kept between batches (after a rebalance)."""
+        self.warm.clear()
+
     def load(self, customer_id: str) -> CustomerState | None:
         try:
             return self.cache[customer_id]
         except KeyError:
-            stored = self.table.get(customer_id)
-            state = self.cache[customer_id] = statecodec.decode(stored) if stored else None
+            pass
+        state = self.warm.get(customer_id)
+        if state is not None:
+            self.cache[customer_id] = state
             return state
+        stored = self.table.get(customer_id)
+        state = self.cache[customer_id] = statecodec.decode(stored) if stored else None
+        return state
 
     def save(self, state: CustomerState) -> None:
         self.cache[state.customer_id] = state
@@ -89,15 +106,21 @@ class BatchStates:
         store = self.table.data
         changelog = self.table.changelog_topic.get_topic_name()
         token = _current_event.get(None)
+        warm = self.warm
         written = 0
         try:
             for customer_id in self.changed:
                 partition = partition_of(customer_id, self.partitions)
                 _current_event.set(weakref.ref(self.events[partition]))
-                value = statecodec.encode(self.cache[customer_id])
+                state = self.cache[customer_id]
+                value = statecodec.encode(state)
                 store[customer_id] = value
                 self.outbox.put(changelog, store._encode_key(customer_id), value, partition=partition)
+                warm[customer_id] = state
+                warm.move_to_end(customer_id)
                 written += 1
+            while len(warm) > self.keep:
+                warm.popitem(last=False)
         finally:
             _current_event.set(token)
             self.cache.clear()
