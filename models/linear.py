@@ -90,9 +90,10 @@ class LinearClassifier:
             yield name, weights.get(name, 0.0) * ((value - means[name]) / variance**0.5) if variance else 0.0
 
     def predict(self, features: dict[str, float]) -> float:
-        logit = self._parameters()[3]
-        for _, contribution in self._terms(features):
-            logit += contribution
+        means, variances, weights, logit = self._parameters()
+        for name, value in features.items():  # `_terms`, inlined: this is the hot path
+            variance = variances.get(name, 0.0)
+            logit += weights.get(name, 0.0) * ((value - means[name]) / variance**0.5) if variance else 0.0
         return float(sigmoid(logit))
 
     def learn(self, features: dict[str, float], label: bool) -> None:
