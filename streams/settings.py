@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=256, description="Partitions of every customer-keyed topic and table.")
     store: str = Field(default="memory://", description="Faust table store URL (memory:// or rocksdb://).")
     rocksdb_block_cache_mb: int = Field(
-        default=64, ge=1, description="RocksDB store: block cache per partition (Faust's default is 2 GiB)."
+        default=32, ge=1, description="RocksDB store: block cache per partition (Faust's default is 2 GiB)."
     )
     rocksdb_write_buffer_mb: int = Field(
         default=16, ge=1, description="RocksDB store: memtable size per partition (two of them at most)."
