@@ -86,31 +86,52 @@ def _offer_inputs(features: dict[str, float]) -> tuple[str, str, dict[str, float
     return category, stage, shares
 
 
-def _pending(label: PendingLabel, vectors: _Vectors) -> list:
+def _shape(label: PendingLabel) -> tuple[dict | None, tuple | None]:
+    """(customer feature vector, offer inputs) of a label's features, or (None, None): as they are.
+
+    Worked out once per label object and kept on it (labels are immutable, and a customer's
+    pending labels outlive many batches), so re-encoding a state does not re-check them.
+    """
+    shape = label.__dict__.get("_wire")
+    if shape is not None:
+        return shape
     features = label.features
-    head = [label.at, None, label.prediction, label.deadline, label.baseline, label.extra, label.ref]
+    shape = (None, None)
     if features.keys() == _FEATURE_SET:
-        head[1] = vectors.index(features)
-        return head
-    inputs = _offer_inputs(features)
-    if inputs is not None and _FEATURE_SET <= features.keys():
-        base = {name: features[name] for name in FEATURE_NAMES}
-        if offer_features(base, *inputs) == features:
-            head[1] = vectors.index(base)
-            return [*head, *inputs]
-    head[1] = features  # not a shape we know: as it is
-    return head
+        shape = (features, None)
+    elif _FEATURE_SET <= features.keys():
+        inputs = _offer_inputs(features)
+        if inputs is not None:
+            base = {name: features[name] for name in FEATURE_NAMES}
+            if offer_features(base, *inputs) == features:
+                shape = (base, inputs)
+    object.__setattr__(label, "_wire", shape)
+    return shape
+
+
+def _pending(label: PendingLabel, vectors: _Vectors) -> list:
+    row = [label.at, None, label.prediction, label.deadline, label.baseline, label.extra, label.ref]
+    base, inputs = _shape(label)
+    if base is None:
+        row[1] = label.features  # not a shape we know: as it is
+        return row
+    row[1] = vectors.index(base)
+    return row if inputs is None else [*row, *inputs]
 
 
 def _unpending(row: list, vectors: list[dict[str, float]]) -> PendingLabel:
     at, features, prediction, deadline, baseline, extra, ref = row[:7]
+    shape = None
     if isinstance(features, int):
-        features = vectors[features]
-        if len(row) > 7:
-            category, stage, shares = row[7:10]
-            features = offer_features(features, category, stage, shares)
-    return PendingLabel(at=at, features=features, prediction=prediction, deadline=deadline, baseline=baseline,
-                        extra=extra, ref=ref)
+        base = vectors[features]
+        inputs = tuple(row[7:10]) if len(row) > 7 else None
+        features = base if inputs is None else offer_features(base, *inputs)
+        shape = (base, inputs)
+    label = PendingLabel(at=at, features=features, prediction=prediction, deadline=deadline, baseline=baseline,
+                         extra=extra, ref=ref)
+    if shape is not None:
+        object.__setattr__(label, "_wire", shape)
+    return label
 
 
 def encode(state: CustomerState) -> bytes:
