@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import faust
@@ -9,6 +10,9 @@ import faust
 from streams.settings import get_settings
 
 settings = get_settings()
+# A batch allocates (and frees) hundreds of thousands of small objects; collecting the
+# youngest generation every 700 allocations spent a tenth of the worker's time.
+gc.set_threshold(50_000, 20, 100)
 # Faust creates only the last level of its data directory.
 Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
@@ -34,6 +35,10 @@ async def _after_recovery(sender, **kwargs) -> None:
     started = time.monotonic()
     indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
     ready["customers"] = indexed
+    # What is alive now (models, catalog, the due index) stays alive: out of the cyclic
+    # collector's scans, which otherwise walk it again and again as batches allocate.
+    gc.collect()
+    gc.freeze()
     log.info("label deadlines indexed for %d customers in %.1f s", indexed, time.monotonic() - started)
     ready["value"] = True
 
