@@ -8,7 +8,7 @@ resolved, plus the labeled examples. Learning from them is someone else's job
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.state import CustomerState, PendingLabel
 
@@ -67,7 +67,7 @@ def on_purchase(state: CustomerState, at: float, total: float) -> tuple[Customer
         state = state.with_pending(task, None)
     ltv = state.pending.get("lifetime_value")
     if _live(ltv, at):
-        state = state.with_pending("lifetime_value", PendingLabel(**{**ltv.__dict__, "extra": ltv.extra + total}))
+        state = state.with_pending("lifetime_value", replace(ltv, extra=ltv.extra + total))
     return state, examples
 
 

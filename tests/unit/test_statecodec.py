@@ -1,10 +1,12 @@
+import asyncio
 import json
 
 import pytest
 
 from core import EngineConfig, LoyaltyEngine, load_catalog, population, statecodec
 from core.features import FEATURE_NAMES, customer_features
-from core.limits import ContactPolicy
+from core.limits import ContactPolicy, MemoryLimits
+from core.processing import Processor
 from core.replay import Replay
 from core.state import CustomerState, PendingLabel
 
@@ -59,3 +61,33 @@ def test_due_at_from_the_bytes_is_the_decoded_states(replayed_states):
     for state in replayed_states:
         assert statecodec.due_at(statecodec.encode(state)) == state.due_at()
     assert statecodec.due_at(json.dumps(replayed_states[0].to_dict())) == replayed_states[0].due_at()
+
+
+def _run(records, through_bytes: bool) -> tuple[list[str], dict]:
+    """Drive the processor; with `through_bytes`, every state is stored as its encoding, as the worker does."""
+    stored: dict = {}
+    if through_bytes:
+        load = lambda c: statecodec.decode(stored[c]) if c in stored else None  # noqa: E731
+        save = lambda s: stored.__setitem__(s.customer_id, statecodec.encode(s))  # noqa: E731
+    else:
+        load, save = stored.get, lambda s: stored.__setitem__(s.customer_id, s)  # noqa: E731
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    processor = Processor(engine, load, save, MemoryLimits(), ContactPolicy(max_offers=3, window_days=7))
+    outputs = []
+
+    async def go():
+        for topic, key, value in records:
+            for result in (await processor.process(topic, key, value), await processor.sweep(0)):
+                assert result.failure is None, result.failure
+                outputs.extend(a.model_dump_json() for a in result.assignments)
+                outputs.extend(t.model_dump_json() for t in result.traces)
+
+    asyncio.run(go())
+    states = {c: statecodec.decode(v) if through_bytes else v for c, v in stored.items()}
+    return outputs, states
+
+
+def test_storing_every_state_as_bytes_between_events_changes_nothing():
+    _, events = population.generate(customers=60, days=90, seed=8)
+    records = [(population.topic_of(e), e.customer_id.encode(), e.model_dump_json().encode()) for e in events]
+    assert _run(records, through_bytes=True) == _run(records, through_bytes=False)
