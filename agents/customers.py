@@ -7,8 +7,8 @@ not one per topic, so no two coroutines ever hold the same customer's state at o
 
 Per batch, not per record: each changed customer's state is written to the table once
 (`BatchStates`), the served scores go to Redis in one pipeline, and the outputs go
-through one confluent-kafka producer (`Outbox`) that must deliver them all before the
-batch is acked. The learning inside the core stays per record, in consumption order,
+through one confluent-kafka producer (`Outbox`) that must deliver them all before
+Faust commits the offsets of their records. The learning inside the core stays per record, in consumption order,
 so batching changes nothing that replay would compute differently.
 """
 
@@ -69,7 +69,7 @@ async def handle_batch(batch) -> None:
         await _sweep(message.partition, served)
     states.write_back()
     await _serve(served)
-    await outbox.deliver()
+    outbox.serve()
     elapsed = time.perf_counter() - started
     for event in batch:
         topic = event.message.topic

@@ -9,7 +9,7 @@ import time
 
 from core import statecodec
 from streams.app import app
-from streams.runtime import catalog, engine, processor, settings, snapshots, states
+from streams.runtime import catalog, engine, outbox, processor, settings, snapshots, states
 from streams.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
@@ -20,6 +20,8 @@ ready = {"value": False, "restored": False, "customers": 0}
 @app.on_rebalance_complete.connect
 async def _after_recovery(sender, **kwargs) -> None:
     # Sent after the tables of the new assignment are recovered, before agents resume.
+    # Before any record is processed: offsets commit only once our own producer delivered.
+    outbox.deliver_before_commits(app.producer)
     if not ready["restored"]:
         ready["restored"] = True
         # The catalog first: no decision is taken before every offer and campaign is known.

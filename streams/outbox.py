@@ -1,18 +1,26 @@
-"""The outputs of a batch, produced with confluent-kafka and delivered before the batch is acked.
+"""The worker's outputs and changelog records, produced with confluent-kafka, delivered before offsets commit.
 
 Faust's own send path costs tens of microseconds per record in Python; librdkafka
-batches and compresses in C. The agent puts a batch's outputs here in the order
-replay writes them, then awaits `deliver()` before it takes the next batch, so a
-batch's offsets are only committed once every output of it is on the broker
-(at-least-once; the ids in the records make a redelivery recognisable).
+batches in C. The agent puts each batch's outputs here in the order replay writes
+them and goes on with the next batch; librdkafka sends them meanwhile. Faust flushes
+its producer before it commits offsets (on its commit timer, on a rebalance, at
+shutdown): `deliver_before_commits` makes that flush wait for this producer too, so
+an offset is only committed once every output of the records before it is on the
+broker (at-least-once; the ids in the records make a redelivery recognisable).
+Waiting for the broker at every batch instead held each batch up by a round trip.
+
+`deliver` waits for the records put before it was called, not for an empty queue:
+under steady load the queue is never empty, and a commit must not wait for that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from streams.publisher import producer_config
 from streams.settings import Settings
@@ -21,14 +29,15 @@ log = logging.getLogger("loyalty.outbox")
 
 
 class DeliveryFailed(RuntimeError):
-    """The broker did not take every output of a batch: the batch must not be acked."""
+    """The broker did not take every record put before a commit: the offsets must not be committed."""
 
 
 class Outbox:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._producer: Producer | None = None
-        self.pending = 0
+        self.sequence = 0  # records put so far
+        self.outstanding: set[int] = set()  # their sequence numbers, until the broker has them
         self.errors: list[str] = []
 
     @property
@@ -45,7 +54,8 @@ class Outbox:
         # Transient trouble (a broker away for a moment) is retried by librdkafka itself.
         log.warning("output producer: %s", error)
 
-    def _on_delivery(self, error, message) -> None:
+    def _on_delivery(self, sequence: int, error, message) -> None:
+        self.outstanding.discard(sequence)
         if error is not None:
             self.errors.append(f"{message.topic()}: {error}")
 
@@ -53,28 +63,50 @@ class Outbox:
             partition: int | None = None) -> None:
         """Queue one record; `partition` None lets the murmur2 partitioner place it by key."""
         producer = self.producer
+        self.sequence += 1
+        sequence = self.sequence
+        self.outstanding.add(sequence)
         extra = {} if partition is None else {"partition": partition}
+        callback = functools.partial(self._on_delivery, sequence)
         while True:
             try:
-                producer.produce(topic, key=key, value=value, headers=headers, on_delivery=self._on_delivery, **extra)
-                break
+                producer.produce(topic, key=key, value=value, headers=headers, on_delivery=callback, **extra)
+                return
             except BufferError:
                 producer.poll(0.05)  # local queue full: let deliveries drain
-        self.pending += 1
+
+    def serve(self) -> None:
+        """Run the delivery callbacks that are due (cheap; call once per batch)."""
+        if self._producer is not None:
+            self._producer.poll(0)
 
     async def deliver(self, timeout: float = 60.0) -> int:
-        """Wait until the broker has every output put so far; raise if any was refused."""
-        if not self.pending:
-            return 0
-        n, self.pending = self.pending, 0
-        try:
-            left = await asyncio.to_thread(self.producer.flush, timeout)
-        except KafkaException as error:
-            raise DeliveryFailed(str(error)) from error
-        if left or self.errors:
-            errors, self.errors = self.errors[:5], []
-            raise DeliveryFailed(f"{left} outputs undelivered after {timeout}s; errors: {errors}")
-        return n
+        """Wait until the broker has every record put before this call; raise if any was refused."""
+        upto = self.sequence
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.errors:
+                errors, self.errors = self.errors[:5], []
+                raise DeliveryFailed(f"the broker refused outputs: {errors}")
+            waiting = [s for s in self.outstanding if s <= upto]
+            if not waiting:
+                return upto
+            if time.monotonic() > deadline:
+                raise DeliveryFailed(f"{len(waiting)} records undelivered after {timeout} s")
+            await asyncio.to_thread(self.producer.poll, 0.05)
+
+    def deliver_before_commits(self, faust_producer) -> None:
+        """Make Faust's producer flush (which runs before every offset commit) deliver this one too."""
+        if getattr(faust_producer, "_outbox_hooked", False):
+            return
+        flush = faust_producer.flush
+
+        async def flush_both() -> None:
+            await self.deliver()
+            await flush()
+
+        faust_producer.flush = flush_both
+        faust_producer._outbox_hooked = True
 
     def close(self) -> None:
         if self._producer is not None:
