@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from pathlib import Path
 
 import faust
@@ -13,6 +14,9 @@ settings = get_settings()
 # A batch allocates (and frees) hundreds of thousands of small objects; collecting the
 # youngest generation every 700 allocations spent a tenth of the worker's time.
 gc.set_threshold(50_000, 20, 100)
+# Faust's consumer runs in a thread of its own; while the agent computes, each hand-over
+# of fetched records waits for the interpreter to switch threads (every 5 ms by default).
+sys.setswitchinterval(settings.switch_interval_ms / 1000)
 # Faust creates only the last level of its data directory.
 Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
 
