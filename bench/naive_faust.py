@@ -17,7 +17,7 @@ from streams.redis_store import RedisScoreStore
 
 args = arguments(__doc__)
 app = make_app(args)
-finish = FinishLine("faust-naive", args.expect)
+finish = FinishLine("faust-naive", args.expect, args.timeout)
 source = app.topic(*(f"{args.prefix}{t}" for t in TOPICS), key_type=bytes, value_type=bytes,
                    key_serializer="raw", value_serializer="raw")
 outputs = {name: raw_topic(app, f"{args.prefix}{name}", args.partitions)

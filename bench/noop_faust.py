@@ -8,7 +8,7 @@ from faust_variant import TOPICS, FinishLine, arguments, make_app, raw_topic, ru
 
 args = arguments(__doc__)
 app = make_app(args)
-finish = FinishLine("faust-noop", args.expect)
+finish = FinishLine("faust-noop", args.expect, args.timeout)
 source = app.topic(*(f"{args.prefix}{t}" for t in TOPICS), key_type=bytes, value_type=bytes,
                    key_serializer="raw", value_serializer="raw")
 

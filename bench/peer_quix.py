@@ -57,8 +57,8 @@ from quixstreams.models.serializers import Serializer
 from quixstreams.state.rocksdb import RocksDBOptions
 from quixstreams.utils.json import dumps as json_dumps
 
-from core import EngineConfig, LoyaltyEngine, load_catalog, statecodec
-from core.limits import ContactPolicy, MemoryLimits
+from core import LoyaltyEngine, load_catalog, statecodec
+from core.limits import MemoryLimits
 from core.processing import Processor, Result
 from core.state import CustomerState
 from schemas import DeadLetter, encode
@@ -78,22 +78,6 @@ args = arguments(__doc__, **{
 OUTPUTS = ("offer-assignments", "decisions", "badge-awards", "dead-letters")
 STATE_KEY = b"customer"
 DONE = object()  # the last row `step` yields for a record: its outputs are ahead of it
-
-
-# The live worker's engine config and contact policy: `streams.runtime.engine_config` and
-# `contact_policy`, repeated because `streams.runtime` imports Faust. Keep them in step.
-def engine_config(s: Settings) -> EngineConfig:
-    return EngineConfig(
-        churn_window_days=s.churn_window_days,
-        propensity_days=s.propensity_days,
-        engagement_days=s.engagement_days,
-        payment_window_days=s.payment_window_days,
-        ltv_horizon_days=s.ltv_horizon_days,
-    )
-
-
-def contact_policy(s: Settings) -> ContactPolicy:
-    return ContactPolicy(max_offers=s.max_offers_per_week, window_days=7)
 
 
 class SyncRedisLimits(RedisLimits):
@@ -209,8 +193,8 @@ if args.limits == "redis":
     AT_EXIT.append(lambda: clear_namespace(args.redis, args.group))  # the group is fresh: so is its namespace
 else:
     limits, scores = MemoryLimits(), None
-engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config(settings))
-policy = contact_policy(settings)
+engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config())
+policy = settings.contact_policy()
 tally = {"assignments": 0, "traces": 0, "badges": 0, "dead_letters": 0, "limits_errors": 0, "swept": 0}
 finish = FinishLine("quix", args.expect, args.timeout, limits=args.limits, policy=repr(policy), outputs=tally)
 

@@ -173,10 +173,9 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
 
 def _replay(events_file: str, out: Path, partitions: int):
     from core.replay import Replay
-    from streams.runtime import contact_policy, engine_config
 
     out.mkdir(parents=True, exist_ok=True)
-    engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config(settings))
+    engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config())
     with open(events_file, "rb") as lines:
         total = sum(1 for line in lines if line.strip())
     with open(out / "outputs.jsonl", "w", encoding="utf-8") as outputs:
@@ -184,7 +183,7 @@ def _replay(events_file: str, out: Path, partitions: int):
             outputs.write(json.dumps({"topic": topic, "key": key.decode() if key else None,
                                       "value": value.model_dump(mode="json")}) + "\n")
 
-        run = Replay(engine, partitions=partitions, emit=emit, policy=contact_policy(settings))
+        run = Replay(engine, partitions=partitions, emit=emit, policy=settings.contact_policy())
         bar = ProgressBar(total, file=sys.stderr)
         counts = run.run(population.read_jsonl(events_file), progress=bar.update)
         run.finish()
@@ -226,10 +225,9 @@ async def evaluate_nbo(self, customers: int, days: int, seed: int) -> None:
 async def model_check(self, from_snapshot: bool) -> None:
     """Run every model on a sample customer and validate its output; exit 1 on any failure."""
     from core.modelcheck import check_models, sample_customer
-    from streams.runtime import engine_config
     from streams.snapshots import ModelSnapshots
 
-    engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=engine_config(settings))
+    engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config())
     if from_snapshot:
         store = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())
         watermark = engine.watermark

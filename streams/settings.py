@@ -98,6 +98,24 @@ class Settings(BaseSettings):
         """The signing key first, then the rotated-out ones (for verification only)."""
         return [k.get_secret_value().encode() for k in (self.snapshot_key, *self.snapshot_previous_keys)]
 
+    def engine_config(self):
+        """The core's label windows (`core.engine.EngineConfig`) from these settings."""
+        from core.engine import EngineConfig  # imported here: the settings load without the core
+
+        return EngineConfig(
+            churn_window_days=self.churn_window_days,
+            propensity_days=self.propensity_days,
+            engagement_days=self.engagement_days,
+            payment_window_days=self.payment_window_days,
+            ltv_horizon_days=self.ltv_horizon_days,
+        )
+
+    def contact_policy(self):
+        """The contact policy (`core.limits.ContactPolicy`): offers per customer per 7 days of event time."""
+        from core.limits import ContactPolicy
+
+        return ContactPolicy(max_offers=self.max_offers_per_week, window_days=7)
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 

@@ -13,7 +13,6 @@ from core.population import generate, topic_of
 from core.replay import Replay
 from schemas import DecisionTrace, OfferAssignment, encode
 from streams.publisher import EventPublisher
-from streams.runtime import contact_policy
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration
@@ -93,7 +92,7 @@ def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_wo
 
     outputs = []
     replay = Replay(LoyaltyEngine(load_catalog()), partitions=1, emit=lambda t, k, v: outputs.append((t, v)),
-                    policy=contact_policy(one))
+                    policy=one.contact_policy())
     replay.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in events)
     replayed = [v for t, v in outputs if t == "offer-assignments"]
 
