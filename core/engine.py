@@ -268,8 +268,9 @@ class LoyaltyEngine:
         if task in state.pending:
             return state
         self.models.pending[task] += 1
-        label = PendingLabel(at=now, features=features, prediction=prediction, deadline=now + days * DAY,
-                             baseline=baseline, extra=extra)
+        # Rounded as stored: full float precision would only lengthen every state record.
+        label = PendingLabel(at=now, features=features, prediction=round(prediction, 6), deadline=now + days * DAY,
+                             baseline=None if baseline is None else round(baseline, 6), extra=round(extra, 2))
         return state.with_pending(task, label)
 
     def _response(self, features: dict[str, float], offer_id: str, shares: dict[str, float] | None = None) -> float:

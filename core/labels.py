@@ -67,7 +67,7 @@ def on_purchase(state: CustomerState, at: float, total: float) -> tuple[Customer
         state = state.with_pending(task, None)
     ltv = state.pending.get("lifetime_value")
     if _live(ltv, at):
-        state = state.with_pending("lifetime_value", replace(ltv, extra=ltv.extra + total))
+        state = state.with_pending("lifetime_value", replace(ltv, extra=round(ltv.extra + total, 2)))
     return state, examples
 
 

@@ -151,11 +151,12 @@ class CustomerState:
             max_basket=max(self.max_basket, total),
             first_purchase_at=self.first_purchase_at if self.first_purchase_at is not None else at,
             last_purchase_at=anchor,
-            gap_days_mean=gap_mean,
-            gap_days_last=gap_last,
-            purchase_rate=decayed(self.purchase_rate, last, anchor, 30) + 1.0,
+            # Rates and gaps to 6 decimals (features use 4 to 6): shorter state records.
+            gap_days_mean=round(gap_mean, 6),
+            gap_days_last=round(gap_last, 6),
+            purchase_rate=round(decayed(self.purchase_rate, last, anchor, 30) + 1.0, 6),
             purchase_streak_weeks=next_streak_weeks(self.purchase_streak_weeks, last, at),
-            spend_rate=decayed(self.spend_rate, last, anchor, 30) + total,
+            spend_rate=round(decayed(self.spend_rate, last, anchor, 30) + total, 6),
             category_spend=affinity,
         )
 
@@ -165,7 +166,7 @@ class CustomerState:
         return self.evolve(
             engagement_count=self.engagement_count + 1,
             last_engagement_at=anchor,
-            engagement_rate=decayed(self.engagement_rate, last, anchor, 14) + 1.0,
+            engagement_rate=round(decayed(self.engagement_rate, last, anchor, 14) + 1.0, 6),
         )
 
     def with_payment(self, kind: str, at: float) -> CustomerState:

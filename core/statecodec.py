@@ -16,6 +16,7 @@ exactly the state that was encoded (`decode(encode(s)) == s`).
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from core.features import CROSSED, FEATURE_NAMES, offer_features
@@ -45,6 +46,7 @@ COLLECTIONS = {
     "b": "badges",
 }
 DECISION_KEYS = ("decision_id", "trigger", "decided_at", "chosen_campaign_id", "assignment_id", "held_out")
+_DECISION_SET, _DECIDED_AT = frozenset(DECISION_KEYS), DECISION_KEYS.index("decided_at")
 _FEATURE_SET = frozenset(FEATURE_NAMES)
 _OFFER_CATEGORY, _OFFER_STAGE = "offer_category_", "offer_stage_"
 
@@ -134,6 +136,35 @@ def _unpending(row: list, vectors: list[dict[str, float]]) -> PendingLabel:
     return label
 
 
+def _decision(summary: dict) -> list | dict:
+    """A decision summary as a list; its ISO time as epoch seconds when that gives it back exactly."""
+    if summary.keys() != _DECISION_SET:
+        return summary
+    row = [summary[k] for k in DECISION_KEYS]
+    at = _epoch(row[_DECIDED_AT])
+    if at is not None:
+        row[_DECIDED_AT] = at
+    return row
+
+
+def _undecision(row: list | dict) -> dict:
+    if isinstance(row, dict):
+        return row
+    summary = dict(zip(DECISION_KEYS, row))
+    at = summary["decided_at"]
+    if isinstance(at, (int, float)):
+        summary["decided_at"] = datetime.fromtimestamp(at, tz=timezone.utc).isoformat()
+    return summary
+
+
+def _epoch(text: Any) -> float | None:
+    try:
+        at = datetime.fromisoformat(text).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return at if datetime.fromtimestamp(at, tz=timezone.utc).isoformat() == text else None
+
+
 def encode(state: CustomerState) -> bytes:
     d = state.__dict__
     out: dict[str, Any] = {"v": VERSION, "c": state.customer_id, "s": [d[name] for name in SCALARS]}
@@ -150,8 +181,7 @@ def encode(state: CustomerState) -> bytes:
     if state.reco is not None:
         out["r"] = state.reco
     if state.recent_decisions:
-        out["d"] = [[s[k] for k in DECISION_KEYS] if s.keys() == set(DECISION_KEYS) else s
-                    for s in state.recent_decisions]
+        out["d"] = [_decision(s) for s in state.recent_decisions]
     return _dumps(out)
 
 
@@ -167,8 +197,7 @@ def decode(data: bytes | str | dict) -> CustomerState:
     vectors = [dict(zip(FEATURE_NAMES, row)) for row in raw.get("f", ())]
     values["pending"] = {task: _unpending(row, vectors) for task, row in raw.get("p", {}).items()}
     values["pending_offers"] = {key: _unpending(row, vectors) for key, row in raw.get("o", {}).items()}
-    values["recent_decisions"] = [dict(zip(DECISION_KEYS, s)) if isinstance(s, list) else s
-                                  for s in raw.get("d", ())]
+    values["recent_decisions"] = [_undecision(s) for s in raw.get("d", ())]
     values["reco"] = raw.get("r")
     return CustomerState(**values)
 

@@ -129,7 +129,9 @@ class CategoryRecommender:
         latent = self.mf.u_latents.pop(customer_id, None)
         if counts is None or latent is None:
             return None
-        return [float(bias or 0.0), latent.tolist(), counts]
+        # Rounded (to what the scores need) because they are stored with the customer.
+        return [round(float(bias or 0.0), 6), [round(x, 6) for x in latent.tolist()],
+                {category: round(n, 4) for category, n in counts.items()}]
 
     @property
     def hit_rate(self) -> float:
