@@ -15,7 +15,7 @@ settings = get_settings()
 # youngest generation every 700 allocations spent a tenth of the worker's time.
 gc.set_threshold(50_000, 20, 100)
 # Faust's consumer runs in a thread of its own; while the agent computes, each hand-over
-# of fetched records waits for the interpreter to switch threads (every 5 ms by default).
+# of fetched records waits for the interpreter to switch threads (a setting: see README).
 sys.setswitchinterval(settings.switch_interval_ms / 1000)
 # Faust creates only the last level of its data directory.
 Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

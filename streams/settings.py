@@ -73,11 +73,12 @@ class Settings(BaseSettings):
     # their outputs delivered once per batch. A batch closes when full or after `batch_within`.
     batch_max: int = Field(default=2000, ge=1, description="Most records the worker takes in one batch.")
     batch_within_seconds: float = Field(
-        default=0.005, gt=0, description="Longest a batch waits to fill (an upper bound added to each record's latency)."
+        default=0.01, gt=0, description="Longest a batch waits to fill (an upper bound added to each record's latency)."
     )
     switch_interval_ms: float = Field(
-        default=1.0, gt=0,
-        description="Python's thread switch interval: records cross from Faust's consumer thread sooner (5 is Python's default).",
+        default=5.0, gt=0,
+        description="Python's thread switch interval: lower hands records from Faust's consumer thread to the agent "
+        "sooner, at some throughput (5 is Python's own default).",
     )
     producer_linger_ms: float = Field(default=5.0, ge=0, description="How long the output producer waits to fill a request.")
 
