@@ -107,8 +107,3 @@ class Outbox:
 
         faust_producer.flush = flush_both
         faust_producer._outbox_hooked = True
-
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.flush(10)
-            self._producer = None

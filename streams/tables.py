@@ -34,11 +34,6 @@ customers = app.Table(
 )
 
 
-def load_state(customer_id: str) -> CustomerState | None:
-    stored = customers.get(customer_id)
-    return statecodec.decode(stored) if stored else None
-
-
 class BatchStates:
     """The states one batch of records touches: read from the table once, written back once.
 
