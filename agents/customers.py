@@ -8,8 +8,9 @@ not one per topic, so no two coroutines ever hold the same customer's state at o
 Per batch, not per record: each changed customer's state is written to the table once
 (`BatchStates`), the served scores go to Redis in one pipeline, and the outputs go
 through one confluent-kafka producer (`Outbox`) that must deliver them all before
-Faust commits the offsets of their records. The learning inside the core stays per record, in consumption order,
-so batching changes nothing that replay would compute differently.
+Faust commits the offsets of their records. The learning inside the core stays per
+record, in consumption order, so batching changes nothing that replay would compute
+differently.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from core.features import CROSSED, FEATURE_NAMES, offer_features
+from core.features import FEATURE_NAMES, offer_features
 from core.state import CustomerState, PendingLabel
 
 try:  # noqa: SIM105 - orjson when installed (the worker has it); the same JSON either way

@@ -13,9 +13,10 @@ from core import CustomerState, statecodec
 from core.partitioning import partition_of
 from streams.app import app, settings
 
-# Values are `CustomerState.to_dict()` as JSON: one changelog record per customer per batch.
-# No value_type: Faust's changelog recovery only rebuilds int/float/str/bytes or Faust
-# models, and with `dict` it fails with a swallowed warning and never finishes.
+# Values are `core.statecodec` bytes (compact JSON), stored and changelogged as they are:
+# one changelog record per changed customer per batch. Faust's changelog recovery only
+# rebuilds int/float/str/bytes or Faust models (with `dict` it fails with a swallowed
+# warning and never finishes), so the table holds bytes (value_type bytes: the raw serializer).
 # RocksDB keeps one database per partition, each with Faust's defaults of a 2 GiB block
 # cache and three 64 MiB memtables: bounded here so a worker's memory stays bounded.
 ROCKSDB_OPTIONS = {
@@ -29,6 +30,7 @@ customers = app.Table(
     options=dict(ROCKSDB_OPTIONS) if settings.store.startswith("rocksdb") else None,
     default=None,
     key_type=str,
+    value_type=bytes,
     partitions=settings.partitions,
     help="Per-customer purchase, engagement, payment, label and offer state.",
 )
