@@ -74,12 +74,6 @@ class Catalog(_Config):
     def config(self, campaign: Campaign) -> _Config:
         return validate_offer_config(self.offer(campaign.offer_id).category, campaign.offer_config)
 
-    def with_campaign(self, campaign: Campaign) -> Catalog:
-        """This catalog with `campaign` added or replaced (checked against the offers)."""
-        check_campaign(campaign, {o.offer_id: o for o in self.offers})
-        others = [c for c in self.campaigns if c.campaign_id != campaign.campaign_id]
-        return Catalog(offers=self.offers, campaigns=[*others, campaign])
-
 
 def campaign_problems(campaign: Campaign, offers: dict[str, OfferSnapshot]) -> list[tuple[str, str]]:
     """(field, message) for each way a campaign does not fit the catalog; empty when it fits."""

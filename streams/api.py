@@ -20,7 +20,7 @@ from schemas.campaigns import Campaign
 from streams.app import app
 from streams.catalog import publish_campaign
 from streams.openapi import document
-from streams.runtime import engine, scores, settings
+from streams.runtime import catalog, engine, scores, settings
 from streams.tables import customers
 
 BASE = "/api/loyalty/v1"
@@ -69,7 +69,7 @@ async def _campaign_from(view: web.View, request: web.Request, campaign_id: str 
 async def _save(campaign: Campaign) -> None:
     """Publish to the campaigns topic (every worker follows it) and use it here at once."""
     await asyncio.to_thread(publish_campaign, settings, campaign)
-    engine.catalog = engine.catalog.with_campaign(campaign)
+    catalog.accept(campaign)
 
 
 def _find(campaign_id: str) -> Campaign | None:

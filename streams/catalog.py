@@ -59,6 +59,7 @@ class CatalogFollower:
         self.refused = 0
         self.last_error: str | None = None
         self.source = "none"
+        self._lock = threading.Lock()  # the follower thread and the API both rebuild
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
@@ -117,9 +118,20 @@ class CatalogFollower:
             if message.error():
                 log.warning("catalog topics: %s", message.error())
                 continue
-            self._apply(message)
-            self._rebuild()
+            with self._lock:
+                self._apply(message)
+                self._rebuild()
         consumer.close()
+
+    def accept(self, campaign: Campaign) -> None:
+        """Use a campaign this worker just published, before its record comes back from the topic.
+
+        It goes into the follower's own set, so a rebuild for an older record that is
+        still on its way back (the fallback catalog's, another worker's) keeps it.
+        """
+        with self._lock:
+            self.campaigns[campaign.campaign_id] = campaign
+            self._rebuild()
 
     def _apply(self, message) -> None:
         key = message.key().decode(errors="replace") if message.key() else None

@@ -149,9 +149,19 @@ class WorkerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def start_worker(settings, tmp_path):
-    """Factory: start a worker for this test's settings; every one started is stopped."""
+def start_worker(request, settings, tmp_path):
+    """Factory: start a worker for this test's settings; every one started is stopped.
+
+    When the test fails, each worker's log tail goes into the test's report.
+    """
     started: list[WorkerProcess] = []
 
     def start(custom: Settings | None = None, env: dict[str, str] | None = None) -> WorkerProcess:
@@ -165,6 +175,10 @@ def start_worker(settings, tmp_path):
     yield start
     for worker in started:
         worker.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for worker in started:
+            report.sections.append((f"worker log {worker.workdir.name}", worker.log_tail(120)))
 
 
 def read_topic(settings: Settings, topic: str, *, expect: int, idle: float = 3.0, timeout: float = 60.0) -> list:
