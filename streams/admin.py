@@ -34,7 +34,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     Vendor source topics are created when missing but any partition count is
     accepted: their agents hold no state and re-key every record by customer.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(settings.kafka_client_config())
     metadata = admin.list_topics(timeout=timeout)
     report, missing = [], []
     compacted = {settings.topic(c.name) for c in CONTRACTS if c.compacted}

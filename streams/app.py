@@ -22,7 +22,7 @@ Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
 
 app = faust.App(
     settings.app_id,
-    broker=settings.faust_broker,
+    **settings.faust_broker_config(),
     store=settings.store,
     datadir=settings.data_dir,
     autodiscover=["agents", "streams.lifecycle", "streams.web", "streams.api", "streams.commands"],
@@ -34,4 +34,6 @@ app = faust.App(
     web_port=settings.web_port,
     web_host=settings.web_host,
     producer_linger_ms=5,
+    broker_session_timeout=settings.session_timeout_seconds,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
 )

@@ -28,7 +28,7 @@ log = logging.getLogger("loyalty.catalog")
 
 def publish_catalog(settings: Settings, catalog: Catalog) -> int:
     """Write every offer and campaign to its topic, keyed by id (the latest per id wins)."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
+    producer = Producer({**settings.kafka_client_config(), "enable.idempotence": True})
     for offer in catalog.offers:
         producer.produce(settings.topic("offers"), key=offer.offer_id.encode(), value=offer.model_dump_json().encode(),
                          headers=headers_for("offers"))
@@ -42,7 +42,7 @@ def publish_catalog(settings: Settings, catalog: Catalog) -> int:
 
 def publish_campaign(settings: Settings, campaign: Campaign, producer: Producer | None = None) -> None:
     own = producer is None
-    producer = producer or Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = producer or Producer(settings.kafka_client_config())
     producer.produce(settings.topic("campaigns"), key=campaign.campaign_id.encode(),
                      value=campaign.model_dump_json().encode(), headers=headers_for("campaigns"))
     if own and producer.flush(30):
@@ -71,7 +71,7 @@ class CatalogFollower:
     def bootstrap(self) -> None:
         """Read both topics to their end; publish the fallback catalog if they are empty."""
         consumer = self._consumer = Consumer({
-            "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            **self.settings.kafka_client_config(),
             "group.id": f"catalog-{uuid.uuid4().hex[:8]}",  # never committed: every worker reads everything
             "enable.auto.commit": False,
             "enable.partition.eof": True,

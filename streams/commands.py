@@ -291,7 +291,7 @@ async def tail(self, topic: str, from_beginning: bool, max_records: int, idle_ti
 
 def _tail_consumer(name: str, from_beginning: bool) -> Consumer:
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "group.id": f"loyalty-tail-{uuid.uuid4().hex[:8]}",
         "auto.offset.reset": "earliest" if from_beginning else "latest",
         "enable.auto.commit": False,

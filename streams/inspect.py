@@ -23,7 +23,7 @@ LAG_FROM_LOW = "low watermark"  # the group never committed here: everything sti
 def _offset_reader(settings: Settings) -> Consumer:
     """A consumer in the worker's group that only reads offsets: it never subscribes nor commits."""
     return Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "group.id": settings.app_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,

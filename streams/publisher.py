@@ -12,7 +12,7 @@ from streams.settings import Settings
 
 def producer_config(settings: Settings, **overrides) -> dict:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         # The Java client's partitioner, which Faust's tables also use: a record
         # lands in the partition that holds its customer's state.
         "partitioner": "murmur2_random",

@@ -2,15 +2,68 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+if TYPE_CHECKING:
+    import ssl
 
 DEV_SNAPSHOT_KEY = "development-only-snapshot-key"
 DEV_API_TOKEN = "development-only-api-token"
+
+# The settings that hold a secret. Each one can also be read from a file: the same
+# variable with `_FILE` appended names it (LOYALTY_KAFKA_SASL_PASSWORD_FILE, REDIS_URL_FILE...).
+SECRET_FIELDS = ("kafka_sasl_password", "kafka_ssl_key_password", "snapshot_key", "snapshot_previous_keys",
+                 "api_token", "redis_url")
+KAFKA_TLS = ("SSL", "SASL_SSL")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password, if any, replaced: `redis://:***@host:6379/0`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def env_names(name: str, field: FieldInfo) -> list[str]:
+    """The environment variables a setting is read from."""
+    if isinstance(field.validation_alias, AliasChoices):
+        return [str(choice) for choice in field.validation_alias.choices]
+    return [f"LOYALTY_{name.upper()}"]
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`<VARIABLE>_FILE=path`: a secret's value read from a file (a trailing newline is dropped)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every secret at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in SECRET_FIELDS:
+            field = self.settings_cls.model_fields[name]
+            for variable in env_names(name, field):
+                path = os.environ.get(f"{variable}_FILE")
+                if not path:
+                    continue
+                if os.environ.get(variable):
+                    raise ValueError(f"set {variable} or {variable}_FILE, not both")
+                try:
+                    text = Path(path).read_text().rstrip("\r\n")
+                except OSError as error:
+                    raise ValueError(f"{variable}_FILE: cannot read {path}: {error.strerror}") from None
+                values[name] = self.decode_complex_value(name, field, text) if self.field_is_complex(field) else text
+        return values
 
 
 class Settings(BaseSettings):
@@ -81,11 +134,50 @@ class Settings(BaseSettings):
         "sooner, at some throughput (5 is Python's own default).",
     )
     producer_linger_ms: float = Field(default=5.0, ge=0, description="How long the output producer waits to fill a request.")
+    session_timeout_seconds: float = Field(
+        default=10.0, ge=6, le=300,
+        description="A worker silent this long is out of the group and its partitions move (Faust's own default is 60).",
+    )
 
     api_token: SecretStr = Field(
         default=SecretStr(DEV_API_TOKEN), description="Bearer token the API's write endpoints require."
     )
     api_reads_need_token: bool = Field(default=False, description="Guard the read endpoints with the token too.")
+
+    # Kafka security, for every client: the worker's Faust consumer and producer, the
+    # output producer, the catalog, the CLI (see `kafka_client_config`, `faust_broker_config`).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How clients talk to the brokers: TLS (SSL), SASL, both, or neither."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_ssl_ca_file: str | None = Field(
+        default=None, description="CA certificates (PEM) that verify the brokers; the system's when unset."
+    )
+    kafka_ssl_cert_file: str | None = Field(default=None, description="Client certificate (PEM), for mutual TLS.")
+    kafka_ssl_key_file: str | None = Field(default=None, description="The client certificate's private key (PEM).")
+    kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of that key, if encrypted.")
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that a broker's certificate names the host connected to."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, SecretFiles(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "redis_url" else value
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Settings:
@@ -94,6 +186,75 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.api_token.get_secret_value() == DEV_API_TOKEN:
             raise ValueError("LOYALTY_API_TOKEN must be set in production")
         return self
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(f"LOYALTY_KAFKA_SASL_USERNAME and LOYALTY_KAFKA_SASL_PASSWORD are needed with {protocol}")
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password is not None):
+            raise ValueError(f"a SASL user is set but LOYALTY_KAFKA_SECURITY_PROTOCOL is {protocol}")
+        tls_files = (self.kafka_ssl_ca_file, self.kafka_ssl_cert_file, self.kafka_ssl_key_file)
+        if protocol not in KAFKA_TLS and any(tls_files):
+            raise ValueError(f"Kafka TLS files are set but LOYALTY_KAFKA_SECURITY_PROTOCOL is {protocol}")
+        if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
+            raise ValueError("LOYALTY_KAFKA_SSL_CERT_FILE and LOYALTY_KAFKA_SSL_KEY_FILE go together")
+        return self
+
+    @property
+    def redis_url_redacted(self) -> str:
+        """The Redis URL without its password: the one to print."""
+        return redact_url(self.redis_url)
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """confluent-kafka (librdkafka) settings every client starts from: the brokers and how to reach them."""
+        protocol = self.kafka_security_protocol
+        config = {"bootstrap.servers": self.kafka_bootstrap_servers, "security.protocol": protocol}
+        if protocol.startswith("SASL_") and self.kafka_sasl_username and self.kafka_sasl_password is not None:
+            config |= {
+                "sasl.mechanism": self.kafka_sasl_mechanism,
+                "sasl.username": self.kafka_sasl_username,
+                "sasl.password": self.kafka_sasl_password.get_secret_value(),
+            }
+        if protocol in KAFKA_TLS:
+            config["ssl.endpoint.identification.algorithm"] = "https" if self.kafka_ssl_check_hostname else "none"
+            key_password = self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None
+            files = {
+                "ssl.ca.location": self.kafka_ssl_ca_file,
+                "ssl.certificate.location": self.kafka_ssl_cert_file,
+                "ssl.key.location": self.kafka_ssl_key_file,
+                "ssl.key.password": key_password,
+            }
+            config |= {key: value for key, value in files.items() if value}
+        return config
+
+    def kafka_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of the Faust (aiokafka) clients, from the same settings as `kafka_client_config`."""
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.kafka_ssl_ca_file)
+        context.check_hostname = self.kafka_ssl_check_hostname
+        if self.kafka_ssl_cert_file:
+            password = self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None
+            context.load_cert_chain(self.kafka_ssl_cert_file, self.kafka_ssl_key_file, password=password)
+        return context
+
+    def faust_broker_config(self) -> dict[str, Any]:
+        """`broker` and `broker_credentials` for `faust.App` (SASL and/or TLS credentials, or None)."""
+        import faust  # imported here: the settings load without Faust
+
+        protocol = self.kafka_security_protocol
+        context = self.kafka_ssl_context() if protocol in KAFKA_TLS else None
+        credentials: faust.SASLCredentials | faust.SSLCredentials | None = None
+        if protocol.startswith("SASL_") and self.kafka_sasl_password is not None:
+            credentials = faust.SASLCredentials(
+                username=self.kafka_sasl_username, password=self.kafka_sasl_password.get_secret_value(),
+                mechanism=self.kafka_sasl_mechanism, ssl_context=context,
+            )
+        elif context is not None:
+            credentials = faust.SSLCredentials(context)
+        return {"broker": self.faust_broker, "broker_credentials": credentials}
 
     def snapshot_keys(self) -> list[bytes]:
         """The signing key first, then the rotated-out ones (for verification only)."""

@@ -17,6 +17,8 @@ from pathlib import Path
 import redis
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from streams.settings import redact_url
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +34,7 @@ class Services:
     def describe(self) -> str:
         return (
             f"Kafka broker {self.kafka} (Apache Kafka {self.kafka_version}), "
-            f"Redis {self.redis_url} (redis {self.redis_version}), via {self.source}"
+            f"Redis {redact_url(self.redis_url)} (redis {self.redis_version}), via {self.source}"
         )
 
     def stop(self) -> None:

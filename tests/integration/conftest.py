@@ -188,7 +188,7 @@ def read_topic(settings: Settings, topic: str, *, expect: int, idle: float = 3.0
     everything the worker produces in these tests passes an outside consumer's check.
     """
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "group.id": f"reader-{uuid.uuid4().hex[:8]}",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
