@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from core import labels
+from core.admission import TimeGate
 from core.badges import award_badges
 
 from core.campaigns import Catalog
@@ -38,6 +39,14 @@ class EngineConfig:
     review_after_days: float = 14.0
     review_every_days: float = 7.0
     review_until_days: float = 180.0
+    # Which event times are believed against the watermark (see `core.admission`): once it rests
+    # on `time_gate_after` admitted records, at most `max_lead_days` ahead of it and `max_lag_days`
+    # behind it; after `lead_resync_after` records in a row refused as ahead, the next one is
+    # admitted (a real pause in traffic).
+    max_lead_days: float = 8.0
+    max_lag_days: float = 365.0
+    lead_resync_after: int = 100
+    time_gate_after: int = 100
 
 
 @dataclass(frozen=True)
@@ -82,12 +91,20 @@ class LoyaltyEngine:
         self.models = models if models is not None else ModelSuite(ltv_horizon_days=config.ltv_horizon_days)
         self.watermark = 0.0
         self.policy = policy
+        self.time_gate = TimeGate.from_config(config)
 
     @property
     def churn(self):
         return self.models.churn
 
     # ------------------------------------------------------------------ events
+    def admit(self, event) -> None:
+        """Raise `InvalidEvent` if the watermark does not believe the event's time (`core.admission`).
+
+        Drivers call it on each decoded event before its step; a refused event changes nothing.
+        """
+        self.time_gate.admit(event.ts, self.watermark)
+
     def on_purchase(self, state: CustomerState | None, event: PurchaseEvent) -> Outcome:
         state, now, examples = self._begin(state, event)
         if event.payment_status in ("failed", "refunded"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,9 +11,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 Currency = Literal["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "BRL", "MXN", "INR"]
 CURRENCIES = frozenset(get_args(Currency))
 
-# Events stamped before this, or more than a day ahead of the clock, are not believed.
+# Events stamped outside [EARLIEST_EVENT_TIME, LATEST_EVENT_TIME) are not believed. The range is
+# absolute, never the wall clock, so replaying old records refuses exactly what the live worker
+# refused. Closer bounds, relative to the event-time watermark, are the core's (`core.admission`).
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
-MAX_CLOCK_AHEAD = timedelta(days=1)
+LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
 
@@ -33,8 +35,8 @@ class EventBase(BaseModel):
     def _sane_time(cls, value: datetime) -> datetime:
         if value < EARLIEST_EVENT_TIME:
             raise ValueError(f"occurred_at {value.isoformat()} is before {EARLIEST_EVENT_TIME.date()}")
-        if value > datetime.now(timezone.utc) + MAX_CLOCK_AHEAD:
-            raise ValueError(f"occurred_at {value.isoformat()} is more than a day in the future")
+        if value >= LATEST_EVENT_TIME:
+            raise ValueError(f"occurred_at {value.isoformat()} is not before {LATEST_EVENT_TIME.date()}")
         return value.astimezone(timezone.utc)
 
     @property

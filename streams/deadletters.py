@@ -11,7 +11,7 @@ import logging
 from faust.types import Message
 
 from schemas import DeadLetter, encode
-from schemas.deadletter import ErrorKind
+from schemas.deadletter import MAX_KEPT_KEY_BYTES, ErrorKind
 from schemas.headers import headers_for
 from streams.counters import Counters
 
@@ -35,16 +35,16 @@ class DeadLetterSink:
             record_timestamp=message.timestamp,
         )
         await self.topic.send(
-            key=message.key,
+            key=message.key[:MAX_KEPT_KEY_BYTES] if message.key is not None else None,  # an oversized key too
             value=encode(letter),
             headers=headers_for("dead-letters", **{"source-topic": message.topic, "error-kind": kind}),
         )
         self.counters.dead_lettered[message.topic] += 1
         self.counters.last_dead_letter = {
-            "topic": message.topic, "partition": message.partition, "offset": message.offset, "error": error,
+            "topic": message.topic, "partition": message.partition, "offset": message.offset, "error": letter.error,
         }
         log.warning(
             "dead-lettered %s record: topic=%s partition=%s offset=%s reason=%s",
-            kind, message.topic, message.partition, message.offset, error,
+            kind, message.topic, message.partition, message.offset, letter.error,
         )
         return letter

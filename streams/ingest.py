@@ -32,10 +32,10 @@ def read_jsonl(lines: Iterator[str], topic: str | None) -> Iterator[Line]:
         line_topic, body = topic, text
         try:
             document = json.loads(text)
-            if isinstance(document, dict) and "value" in document and "topic" in document:
+            if isinstance(document, dict) and "value" in document and isinstance(document.get("topic"), str):
                 line_topic, body = document["topic"], json.dumps(document["value"])
-        except ValueError:
-            pass  # decode() below names the JSON error
+        except (ValueError, RecursionError):
+            pass  # decode() below names the JSON error (deep nesting, huge numbers included)
         yield _decode(number, line_topic, body)
 
 
@@ -65,7 +65,7 @@ def _decode(number: int, topic: str | None, body: str) -> Line:
     if topic not in MODELS:
         return Line(number, topic, None, f"unknown topic {topic!r} (give --topic, or envelopes with a topic)")
     try:
-        return Line(number, topic, decode(MODELS[topic], body.encode()), None)
+        return Line(number, topic, decode(MODELS[topic], body), None)  # str: decode names bad UTF-8
     except InvalidEvent as error:
         return Line(number, topic, None, error.reason)
 
