@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -97,8 +98,15 @@ def test_a_silent_customer_is_won_back_live_without_sending_an_event(settings, s
     assert publisher.flush() == 0
     worker.wait_for(lambda h: sum(h["counters"]["events_in"].values()) == n + 6 + 119, timeout=120, what="the tail")
 
-    offers = [OfferAssignment.model_validate_json(r.value()) for r in read_topic(settings, "offer-assignments", expect=1)]
-    won_back = [o for o in offers if o.customer_id == "fading" and o.campaign_id == "retain-at-risk"
-                and o.trigger_event_id.startswith("sweep@")]
-    assert won_back, [(o.campaign_id, o.trigger_event_id) for o in offers if o.customer_id == "fading"]
+    # The sweeps run on ticks (every 2 s) after the records: wait for the one that wins fading back.
+    deadline, won_back = time.monotonic() + 60, []
+    while not won_back and time.monotonic() < deadline:
+        offers = [OfferAssignment.model_validate_json(r.value()) for r in read_topic(settings, "offer-assignments", expect=1)]
+        won_back = [o for o in offers if o.customer_id == "fading" and o.campaign_id == "retain-at-risk"
+                    and o.trigger_event_id.startswith("sweep@")]
+    if not won_back:
+        traces = [DecisionTrace.model_validate_json(r.value()) for r in read_topic(settings, "decisions", expect=1)]
+        seen = [(t.trigger_event_id, t.chosen_campaign_id, t.blocked.get("retain-at-risk"), t.profile.get("churn_risk"),
+                 round(t.scores.get("churn_probability", -1), 3)) for t in traces if t.customer_id == "fading"]
+        pytest.fail(f"no sweep won fading back; its decisions: {seen}")
     assert (won_back[-1].issued_at.timestamp() - purchase(day=last).ts) / 86400 >= 14
