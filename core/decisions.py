@@ -77,6 +77,8 @@ class Decision:
     held_out: tuple[str, ...]
     scores: dict[str, float]
     profile: dict = field(default_factory=dict)
+    # what the options were ranked from, to rebuild one the limits recall (`Decider.commit`)
+    inputs: tuple = ()
 
     @property
     def worth_tracing(self) -> bool:
@@ -135,19 +137,33 @@ class Decider:
             if in_control_group(state.customer_id, cid, campaign.control_share):
                 held_out.append(cid)
                 continue
-            offer = self.catalog.offer(campaign.offer_id)
-            x = offer_features(features, offer.category, offer.lifecycle_stage, shares)
-            propensity = self.models["campaign_response"].predict(x)
-            value = offer_value(offer.category, self.catalog.config(campaign), state.avg_basket)
-            aid = assignment_id(cid, state.customer_id, window)
-            ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)
-            options.append(Option(campaign, offer, window, aid, propensity, sampled, value, ev, x))
+            options.append(self._option(campaign, window, state.customer_id, features, shares, state.avg_basket))
         options.sort(key=lambda o: (-o.expected_value, o.campaign.campaign_id))
         if self.policy == "random":
             seed = hashlib.blake2b(f"random|{state.customer_id}|{at!r}".encode(), digest_size=8).digest()
             random.Random(int.from_bytes(seed, "big")).shuffle(options)
         return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
-                        scores, profile)
+                        scores, profile, (features, shares, state.avg_basket))
+
+    def _option(self, campaign: Campaign, window: str, customer_id: str, features: dict[str, float],
+                shares: dict[str, float], avg_basket: float) -> Option:
+        cid = campaign.campaign_id
+        offer = self.catalog.offer(campaign.offer_id)
+        x = offer_features(features, offer.category, offer.lifecycle_stage, shares)
+        propensity = self.models["campaign_response"].predict(x)
+        value = offer_value(offer.category, self.catalog.config(campaign), avg_basket)
+        aid = assignment_id(cid, customer_id, window)
+        ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)
+        return Option(campaign, offer, window, aid, propensity, sampled, value, ev, x)
+
+    def _recalled(self, decision: Decision, assignment: str, campaign_id: str) -> Option | None:
+        """The option a decision reserved before a crash, when this run of it did not list it."""
+        campaign = next((c for c in self.catalog.campaigns if c.campaign_id == campaign_id), None)
+        if campaign is None or not decision.inputs:
+            return None
+        window = decision_window(decision.at, campaign.window_days)
+        option = self._option(campaign, window, decision.customer_id, *decision.inputs)
+        return option if option.assignment_id == assignment else None
 
     def commit(self, state: CustomerState, decision: Decision, reservation: Reservation | None):
         """(new state, the assignment or None, the trace or None) for a decision the limits answered."""
@@ -160,6 +176,8 @@ class Decider:
             blocked.update({cid: f"limits: {why}" for cid, why in reservation.blocked.items()})
             chosen_id = reservation.chosen.assignment_id if reservation.chosen else None
             chosen = next((o for o in decision.options if o.assignment_id == chosen_id), None)
+            if chosen is None and chosen_id is not None:
+                chosen = self._recalled(decision, chosen_id, reservation.chosen.campaign_id)
         assignment = None
         when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
         if chosen is not None:

@@ -25,10 +25,14 @@ reason recorded in `Reservation.blocked`):
 
 A budget or cap of ``None`` means "no limit"; ``0`` blocks everything.
 
-Redelivery: if any candidate's `assignment_id` was reserved before, the first
-such candidate is returned with ``already=True`` and nothing is evaluated or
-counted (``blocked`` is empty). This check runs over all candidates *before*
-any rule is evaluated, so a redelivered event can never get a second offer.
+Redelivery: a `reserve` may name its `decision` (the customer and the event that
+triggered it). If that decision reserved an offer before, the same offer is returned
+with ``already=True`` and nothing is evaluated or counted, even when it is not among
+this call's candidates: after a crash an event is decided again by models restored
+from an older snapshot, which may rank or filter the campaigns otherwise. Otherwise,
+if any candidate's `assignment_id` was reserved before, the first such candidate is
+returned with ``already=True`` likewise. Both checks run *before* any rule is
+evaluated, so a redelivered event can never get a second offer.
 
 >>> import asyncio
 >>> limits = MemoryLimits()
@@ -63,6 +67,7 @@ __all__ = [
     "Reservation",
     "build_reservation",
     "contact_cutoff",
+    "decided_before",
     "utc_day",
 ]
 
@@ -182,10 +187,20 @@ def build_reservation(
     return Reservation(None if chosen is None else candidates[chosen], already, reasons)
 
 
+def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign_id: str) -> Reservation:
+    """The offer a decision reserved before: one of `candidates`, or one like them for its campaign."""
+    for c in candidates:
+        if c.assignment_id == assignment_id:
+            return Reservation(c, True, {})
+    first = candidates[0]
+    return Reservation(Candidate(assignment_id, campaign_id, first.customer_id, first.at, first.day), True, {})
+
+
 class Limits(Protocol):
     """What the worker needs from offer limits. Implementations must be atomic per call."""
 
-    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy) -> Reservation:
+    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
+                      decision: str | None = None) -> Reservation:
         """Reserve the first candidate that passes every rule (see module docstring)."""
         ...
 
@@ -210,6 +225,8 @@ class MemoryLimits:
         self.last: dict[tuple[str, str], float] = {}
         # customer -> sorted [(event time, assignment id)], like a Redis sorted set
         self.contacts: dict[str, list[tuple[float, str]]] = {}
+        # decision -> (assignment id, campaign id) it reserved
+        self.decided: dict[str, tuple[str, str]] = {}
 
     def _reason(self, c: Candidate, policy: ContactPolicy) -> str | None:
         pair = (c.campaign_id, c.customer_id)
@@ -243,8 +260,11 @@ class MemoryLimits:
         history = sorted(e for e in history if e[0] > cutoff)
         self.contacts[c.customer_id] = history[-CONTACT_KEEP:]
 
-    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy) -> Reservation:
+    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
+                      decision: str | None = None) -> Reservation:
         candidates = list(candidates)
+        if decision is not None and decision in self.decided and candidates:
+            return decided_before(candidates, *self.decided[decision])
         for i, c in enumerate(candidates):
             if c.assignment_id in self.reserved:
                 return build_reservation(candidates, i, True, ())
@@ -253,6 +273,8 @@ class MemoryLimits:
             reason = self._reason(c, policy)
             if reason is None:
                 self._commit(c, policy)
+                if decision is not None:
+                    self.decided[decision] = (c.assignment_id, c.campaign_id)
                 return build_reservation(candidates, i, False, blocked)
             blocked.append((i, reason))
         return build_reservation(candidates, None, False, blocked)

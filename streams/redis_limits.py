@@ -18,6 +18,7 @@ key                                         value                               
 ``{ns}:limits:contact:{customer}``          sorted set: member assignment id,        TTL 400 d
                                             score event time; trimmed to the window  (refreshed)
                                             and to the newest `CONTACT_KEEP`
+``{ns}:limits:decided:{decision}``          string ``assignment id|`` + the asg record  TTL 400 d
 ==========================================  =======================================  ===========
 
 The TTLs (wall clock, refreshed on every write for the counters and the contact
@@ -56,24 +57,35 @@ from core.limits import (
     Reservation,
     build_reservation,
     contact_cutoff,
+    decided_before,
     utc_day,
 )
 
 TTL_SECONDS = 400 * 86_400
 KEYS_PER_CANDIDATE = 6
 ARGS_PER_CANDIDATE = 8
-HEADER_ARGS = 4
+HEADER_ARGS = 5
 
-# KEYS, per candidate i (k = (i-1)*6): asg, total, day, cap, last, contact
-# ARGV: n, max_offers ('' = none), ttl, keep; then per candidate (a = 4 + (i-1)*8):
-#   at, cutoff, cooldown seconds, total budget, daily budget, customer cap
+# KEYS, per candidate i (k = (i-1)*6): asg, total, day, cap, last, contact; then the
+#   decision key when ARGV[5] is '1'
+# ARGV: n, max_offers ('' = none), ttl, keep, has decision; then per candidate
+#   (a = 5 + (i-1)*8): at, cutoff, cooldown seconds, total budget, daily budget, customer cap
 #   (each '' = none), assignment id, record stored under the asg key
-# Returns {chosen index (1-based, 0 = none), already (0/1), blocked index, reason, ...}
+# Returns {chosen index (1-based, 0 = none), already (0/1), blocked index, reason, ...},
+#   or {0, 2, 'assignment id|asg record'} when the decision reserved that offer before
 RESERVE_LUA = """
 local n = tonumber(ARGV[1])
 local max_offers = tonumber(ARGV[2])
 local ttl = ARGV[3]
 local keep = tonumber(ARGV[4])
+local decision = false
+if ARGV[5] == '1' then
+  decision = KEYS[n * 6 + 1]
+  local before = redis.call('GET', decision)
+  if before then
+    return {0, 2, before}
+  end
+end
 
 for i = 1, n do
   if redis.call('EXISTS', KEYS[(i - 1) * 6 + 1]) == 1 then
@@ -88,7 +100,7 @@ end
 local result = {0, 0}
 for i = 1, n do
   local k = (i - 1) * 6
-  local a = 4 + (i - 1) * 8
+  local a = 5 + (i - 1) * 8
   local at_text = ARGV[a + 1]
   local at = tonumber(at_text)
   local cutoff = ARGV[a + 2]
@@ -131,6 +143,9 @@ for i = 1, n do
       redis.call('ZREMRANGEBYRANK', KEYS[k + 6], 0, size - keep - 1)
     end
     redis.call('EXPIRE', KEYS[k + 6], ttl)
+    if decision then
+      redis.call('SET', decision, ARGV[a + 7] .. '|' .. ARGV[a + 8], 'EX', ttl)
+    end
     result[1] = i
     return result
   end
@@ -194,12 +209,14 @@ class RedisLimits:
         return self._key("contact", _part(customer_id))
 
     # -- Limits -----------------------------------------------------------
-    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy) -> Reservation:
+    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
+                      decision: str | None = None) -> Reservation:
         candidates = list(candidates)
         if not candidates:
             return Reservation(None, False, {})
         keys: list[str] = []
-        args: list[str] = [str(len(candidates)), _opt(policy.max_offers), str(TTL_SECONDS), str(CONTACT_KEEP)]
+        args: list[str] = [str(len(candidates)), _opt(policy.max_offers), str(TTL_SECONDS), str(CONTACT_KEEP),
+                           "0" if decision is None else "1"]
         for c in candidates:
             keys += [
                 self.asg_key(c.assignment_id),
@@ -219,8 +236,13 @@ class RedisLimits:
                 c.assignment_id,
                 f"{c.campaign_id}|{c.customer_id}|{c.at!r}",
             ]
+        if decision is not None:
+            keys.append(self._key("decided", _part(decision)))
         _ = self.client
         reply = await self._script(keys=keys, args=args)
+        if int(reply[1]) == 2:  # campaign ids cannot hold '|': the record is 'campaign|customer|at'
+            assignment, campaign = str(reply[2]).split("|")[:2]
+            return decided_before(candidates, assignment, campaign)
         chosen, already = int(reply[0]), bool(int(reply[1]))
         blocked = [(int(reply[j]) - 1, str(reply[j + 1])) for j in range(2, len(reply), 2)]
         return build_reservation(candidates, chosen - 1 if chosen else None, already, blocked)

@@ -31,6 +31,7 @@ from streams.redis_limits import RedisLimits
 from tests.unit.test_limits import (  # noqa: F401  (collected here, run on both implementations)
     DAY,
     T0,
+    test_a_decision_made_again_gets_the_offer_it_reserved_first,
     test_candidates_tried_in_order_with_reasons,
     test_contact_policy_sliding_window_across_campaigns,
     test_cooldown_in_event_time,

@@ -150,6 +150,19 @@ async def test_redelivery_is_idempotent(limits):
     assert (await limits.reserve([fresh], NO_POLICY)).chosen == fresh
 
 
+async def test_a_decision_made_again_gets_the_offer_it_reserved_first(limits):
+    """After a crash an event is decided again, maybe with other candidates: the first offer stands."""
+    first, other = offer("a1", campaign="spring", total_budget=5), offer("a2", campaign="summer")
+    reserved = await limits.reserve([first, other], NO_POLICY, "cust|evt-1")
+    assert reserved.chosen == first and not reserved.already
+    again = await limits.reserve([other], NO_POLICY, "cust|evt-1")  # "spring" no longer listed
+    assert again.already and (again.chosen.assignment_id, again.chosen.campaign_id) == ("a1", "spring")
+    assert (await limits.usage("summer", other.day))["total"] == 0
+    assert (await limits.usage("spring", first.day))["total"] == 1
+    # Another event of the same customer is a decision of its own.
+    assert (await limits.reserve([other], NO_POLICY, "cust|evt-2")).chosen == other
+
+
 # -- property: the twin never exceeds a budget or cap --------------------------------
 
 CAMPAIGNS = {  # campaign -> fixed limits for the whole run
