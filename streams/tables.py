@@ -42,7 +42,8 @@ class BatchStates:
     The agent calls `begin` with the batch, the processor loads and saves through `load`
     and `save`, and `write_back` then writes each changed customer's final state once:
     into the table's store, and as one changelog record through the `Outbox`
-    (librdkafka), to the partition the table itself would pick. Faust's own path
+    (librdkafka), to the partition the table itself would pick, once the outputs
+    put before it are delivered (so a restored state never holds an undelivered offer). Faust's own path
     (`table[key] = value`) sends each changelog record through its Python producer
     buffer, which held the worker to a few hundred records a second. A customer seen
     five times in a batch costs one changelog record, not five.
@@ -112,7 +113,7 @@ class BatchStates:
                 state = self.cache[customer_id]
                 value = statecodec.encode(state)
                 store[customer_id] = value
-                self.outbox.put(changelog, store._encode_key(customer_id), value, partition=partition)
+                self.outbox.put_after_outputs(changelog, store._encode_key(customer_id), value, partition=partition)
                 warm[customer_id] = state
                 warm.move_to_end(customer_id)
                 written += 1
