@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
+from core.admission import refuse_headers
 from core.processing import Result
 from schemas import encode
 from schemas.headers import headers_for
@@ -25,7 +26,7 @@ from schemas.topics import CUSTOMER_EVENTS
 from streams import topics
 from streams.app import app
 from streams.metrics import record_latency
-from streams.runtime import counters, dead_letters, outbox, processor, scores, settings, states
+from streams.runtime import counters, dead_letters, in_order, outbox, processor, scores, settings, states
 
 log = logging.getLogger("loyalty.agents")
 
@@ -52,13 +53,19 @@ async def handle_batch(batch) -> None:
     started = time.perf_counter()
     served: dict[str, dict] = {}
     states.begin(batch)
+    handled = []
     for event in batch:
         message = event.message
+        if not in_order.admit(message):
+            continue
+        handled.append(message.topic)
         kind = KIND_OF[message.topic]
         if kind != "ticks":
             counters.events_in[message.topic] += 1
-            result = await processor.process(kind, message.key, message.value)
-            if result.invalid is not None:
+            result = refuse_headers(kind, message.headers) or await processor.process(kind, message.key, message.value, message.offset)
+            if result.redelivered:
+                counters.redelivered[message.topic] += 1
+            elif result.invalid is not None:
                 await dead_letters.send(message, result.invalid)
             elif result.failure is not None:
                 log.error("processing failed at %s:%s@%s: %s", message.topic, message.partition, message.offset,
@@ -71,9 +78,10 @@ async def handle_batch(batch) -> None:
     states.write_back()
     await _serve(served)
     outbox.serve()
+    for tp, offset in in_order.take_seeks().items():
+        await app.consumer.seek(tp, offset)
     elapsed = time.perf_counter() - started
-    for event in batch:
-        topic = event.message.topic
+    for topic in handled:
         if KIND_OF[topic] != "ticks":
             record_latency.observe(elapsed)
             counters.mark_handled(topic)

@@ -117,6 +117,9 @@ class CustomerState:
     recent_decisions: list[dict] = field(default_factory=list)
     # the recommender's parameters of this customer: [MF bias, MF latent vector, decayed category counts]
     reco: list | None = None
+    # input topic -> offset of the last record applied (a customer's records of one topic are
+    # all in one partition): a redelivered record at or below it is recognised and skipped
+    applied: dict[str, int] = field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> CustomerState:
         """A copy with `changes`: `dataclasses.replace` without re-running `__init__`, which

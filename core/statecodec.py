@@ -43,7 +43,7 @@ SCALARS = (
 # Dict and list fields, by their short name on the wire.
 COLLECTIONS = {
     "cat": "category_spend", "pay": "payment_counts", "out": "offer_outcomes", "win": "campaign_windows",
-    "b": "badges",
+    "b": "badges", "pos": "applied",
 }
 DECISION_KEYS = ("decision_id", "trigger", "decided_at", "chosen_campaign_id", "assignment_id", "held_out")
 _DECISION_SET, _DECIDED_AT = frozenset(DECISION_KEYS), DECISION_KEYS.index("decided_at")

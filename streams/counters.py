@@ -13,6 +13,7 @@ class Counters:
     handled: Counter = field(default_factory=Counter)  # records fully done: outputs sent and partition swept
     processed: Counter = field(default_factory=Counter)
     dead_lettered: Counter = field(default_factory=Counter)
+    redelivered: Counter = field(default_factory=Counter)  # records the state had applied already (after a crash)
     assignments_out: int = 0
     badges_out: int = 0
     examples_learned: int = 0
@@ -36,6 +37,7 @@ class Counters:
             "processed": dict(self.processed),
             "dead_lettered": dict(self.dead_lettered),
             "dead_lettered_total": sum(self.dead_lettered.values()),
+            "redelivered": dict(self.redelivered),
             "assignments_out": self.assignments_out,
             "badges_out": self.badges_out,
             "examples_learned": self.examples_learned,

@@ -9,7 +9,7 @@ import time
 
 from core import statecodec
 from streams.app import app
-from streams.runtime import catalog, engine, outbox, processor, settings, snapshots, states
+from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states
 from streams.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
@@ -22,6 +22,8 @@ async def _after_recovery(sender, **kwargs) -> None:
     # Sent after the tables of the new assignment are recovered, before agents resume.
     # Before any record is processed: offsets commit only once our own producer delivered.
     outbox.deliver_before_commits(app.producer)
+    # Each input partition from its committed offset, in order, none skipped (streams.ordering).
+    in_order.guard(app.consumer)
     if not ready["restored"]:
         ready["restored"] = True
         # The catalog first: no decision is taken before every offer and campaign is known.
@@ -49,6 +51,17 @@ async def _after_recovery(sender, **kwargs) -> None:
 async def _rebalancing(sender, revoked, **kwargs) -> None:
     ready["value"] = False
     states.forget()
+
+
+@app.timer(interval=2.0)
+async def _read_again_what_was_dropped() -> None:
+    # Records Faust dropped with nothing after them to show the gap (streams.ordering).
+    if not ready["value"]:
+        return
+    assignment = app.consumer.assignment()
+    for tp, offset in in_order.stalled(app.consumer._read_offset, after=5.0).items():
+        if tp in assignment:
+            await app.consumer.seek(tp, offset)
 
 
 @app.timer(interval=settings.snapshot_interval_seconds)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from core import LoyaltyEngine, load_catalog
 from core.processing import Processor
+from schemas.topics import CUSTOMER_EVENTS
 from streams import topics
 from streams.catalog import CatalogFollower
 from streams.counters import Counters
 from streams.deadletters import DeadLetterSink
+from streams.ordering import InOrder
 from streams.outbox import Outbox
 from streams.redis_limits import RedisLimits
 from streams.redis_store import RedisScoreStore
@@ -26,4 +28,6 @@ processor = Processor(engine, states.load, states.save, limits, settings.contact
 dead_letters = DeadLetterSink(topics.dead_letters, counters)
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)
 catalog = CatalogFollower(settings, engine, fallback=file_catalog)
+# The customer topics and the ticks, which the one customers agent reads.
+in_order = InOrder(settings.topic(name) for name in (*CUSTOMER_EVENTS, "ticks"))
 snapshots = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())

@@ -6,7 +6,7 @@ from streams import topics
 from streams.app import app
 from streams.lifecycle import ready
 from streams.metrics import consumer_lag, render
-from streams.runtime import catalog, counters, engine, snapshots
+from streams.runtime import catalog, counters, engine, in_order, snapshots
 
 
 @app.page("/api/loyalty/v1/health/")
@@ -23,7 +23,7 @@ async def health(web, request):
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),
             "models": {"churn": {"version": engine.churn.version, "examples_learned": engine.churn.n_learned}},
-            "counters": counters.snapshot(),
+            "counters": {**counters.snapshot(), "out_of_order": in_order.dropped, "commits_held": in_order.held},
         }
     )
 

@@ -39,3 +39,23 @@ def test_a_sweep_in_chunks_does_exactly_what_one_sweep_does():
     chunked, chunked_states, chunked_calls = _drive(records, 1)
     assert chunked_calls > whole_calls  # the limit did split sweeps
     assert chunked == whole and chunked_states == whole_states
+
+
+def test_a_record_the_state_holds_already_is_skipped_and_changes_nothing():
+    _, events = population.generate(customers=3, days=20, seed=2)
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    states, limits = {}, MemoryLimits()
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits)
+    purchase = next(e for e in events if population.topic_of(e) == "purchases")
+    key, value = purchase.customer_id.encode(), purchase.model_dump_json().encode()
+
+    async def run():
+        first = await processor.process("purchases", key, value, offset=7)
+        held = states[purchase.customer_id]
+        again = await processor.process("purchases", key, value, offset=7)  # after a crash: again
+        return first, held, again
+
+    first, held, again = asyncio.run(run())
+    assert not first.redelivered and held.purchase_count == 1 and held.applied == {"purchases": 7}
+    assert again.redelivered and not again.assignments and not again.scores
+    assert states[purchase.customer_id] is held

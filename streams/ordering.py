@@ -1,0 +1,131 @@
+"""Each input partition in offset order, no record skipped: what a Faust rebalance can break.
+
+Found by the crash test (tests/integration/test_crash.py). Around a rebalance Faust's
+stream drops records it fetched for an older consumer generation, and acks them
+unprocessed (its fast Cython path acks them without going through the consumer); its
+fetcher counts a jump in offsets as a "gap" that it acks too. Either way an offset can
+commit past a record no one processed, and that customer's state misses it for good.
+
+`InOrder` keeps, for every input partition of the current assignment, the offset the
+agent must see next: where Faust's seek to the committed offsets put it (`guard`).
+
+* a record at that offset is processed, and the next one is expected;
+* a record past it means one was dropped: it is not processed, and the partition is
+  sought back to the missing offset (`take_seeks`), so the records come again, in order;
+* a record before it was processed already: not again;
+* a record of a partition whose start is not known yet is not processed: it comes again.
+
+And no offset commits past the next expected one (`committable`), whatever Faust acked.
+Records Faust dropped with nothing after them are found by `stalled`, which a timer
+turns into seeks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+
+log = logging.getLogger("loyalty.ordering")
+
+
+class InOrder:
+    def __init__(self, topics: Iterable[str], clock=time.monotonic) -> None:
+        self.topics = frozenset(topics)
+        self.clock = clock
+        self.expected: dict = {}  # TP -> next offset to process
+        self.pending: set = set()  # TPs assigned whose start is not known yet
+        self.refused: set = set()  # pending TPs a record of which was refused
+        self.seeks: dict = {}  # TP -> offset to read again from
+        self.sought: dict = {}  # TP -> the offset last sought to (one seek per gap)
+        self.progress: dict = {}  # TP -> when its expected offset last moved
+        self.dropped = 0  # records Faust handed over out of order
+        self.held = 0  # commits held back below what Faust acked
+
+    def reset(self, starts: Mapping) -> None:
+        """After a seek to the committed offsets: where each partition starts (None: not known yet)."""
+        ours = {tp: offset for tp, offset in starts.items() if tp.topic in self.topics}
+        self.expected = {tp: offset for tp, offset in ours.items() if offset is not None}
+        self.pending = {tp for tp, offset in ours.items() if offset is None}
+        self.refused.clear()
+        self.seeks.clear()
+        self.sought.clear()
+        now = self.clock()
+        self.progress = {tp: now for tp in ours}
+
+    def started(self, starts: Mapping) -> None:
+        """The starts of pending partitions, learnt later; those that refused a record read again."""
+        for tp, offset in starts.items():
+            if tp in self.pending:
+                self.pending.discard(tp)
+                self.expected[tp] = offset
+                if tp in self.refused:
+                    self.seeks[tp] = self.sought[tp] = offset
+
+    def admit(self, message) -> bool:
+        """Should the agent process this record now?"""
+        tp, offset = message.tp, message.offset
+        expected = self.expected.get(tp)
+        if expected is None:  # not assigned here, or its start not known yet
+            if tp in self.pending:
+                self.refused.add(tp)
+            return False
+        if offset == expected:
+            self.expected[tp] = offset + 1
+            self.progress[tp] = self.clock()
+            return True
+        if offset < expected:  # processed already
+            return False
+        self.dropped += 1
+        if self.sought.get(tp) != expected:
+            self.seeks[tp] = self.sought[tp] = expected
+            log.warning("%s: record %d came before %d, which never did: reading again from %d",
+                        tp, offset, expected, expected)
+        return False
+
+    def committable(self, tp, offset):
+        """The offset that may commit for `tp` when Faust would commit `offset`."""
+        if tp.topic not in self.topics or offset is None:
+            return offset
+        expected = self.expected.get(tp)
+        if expected is None:
+            return None
+        if offset > expected:
+            self.held += 1
+            return expected
+        return offset
+
+    def stalled(self, read: Mapping, after: float) -> dict:
+        """Partitions Faust read past the expected offset while it did not move for `after` seconds."""
+        now = self.clock()
+        found = {}
+        for tp, expected in self.expected.items():
+            last_read = read.get(tp)
+            if last_read is not None and last_read >= expected and now - self.progress.get(tp, now) > after:
+                found[tp] = expected
+                self.progress[tp] = now  # one seek per wait
+        return found
+
+    def take_seeks(self) -> dict:
+        seeks, self.seeks = self.seeks, {}
+        return seeks
+
+    def guard(self, consumer) -> None:
+        """Hook Faust's consumer: learn the starts at each seek to the committed offsets, cap commits."""
+        if getattr(consumer, "_in_order_guard", False):
+            return
+        perform_seek, new_offset = consumer.perform_seek, consumer._new_offset
+
+        async def seek_then_reset() -> None:
+            await perform_seek()
+            # No await between the seek and the reset: no record is judged against the old starts.
+            self.reset({tp: consumer._read_offset.get(tp) for tp in consumer.assignment()})
+            if self.pending:
+                self.started(await consumer.earliest_offsets(*self.pending))
+
+        def capped(tp):
+            return self.committable(tp, new_offset(tp))
+
+        consumer.perform_seek = seek_then_reset
+        consumer._new_offset = capped
+        consumer._in_order_guard = True

@@ -1,0 +1,94 @@
+"""`streams.ordering.InOrder`: records of a partition in offset order, none skipped, none committed unprocessed."""
+
+import asyncio
+from collections import namedtuple
+
+from streams.ordering import InOrder
+
+TP = namedtuple("TP", "topic partition")
+Record = namedtuple("Record", "topic tp offset")
+P0, P1, OTHER = TP("purchases", 0), TP("purchases", 1), TP("other", 0)
+
+
+def record(offset: int, tp: TP = P0) -> Record:
+    return Record(tp.topic, tp, offset)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_dropped_record_stops_the_partition_until_it_is_read_again():
+    order = InOrder(["purchases"])
+    order.reset({P0: 10, OTHER: 3})
+    assert [order.admit(record(o)) for o in (10, 11)] == [True, True]
+    assert not order.admit(record(13)) and not order.admit(record(14))  # 12 never came
+    assert order.take_seeks() == {P0: 12} and order.take_seeks() == {}
+    assert [order.admit(record(o)) for o in (12, 13, 14)] == [True, True, True]  # read again, in order
+    assert not order.admit(record(13))  # processed already
+    assert order.dropped == 2
+
+
+def test_nothing_is_processed_before_the_start_of_a_partition_is_known():
+    order = InOrder(["purchases"])
+    assert not order.admit(record(0))  # before the first seek: no assignment known
+    order.reset({P0: 4, P1: None})  # P1 has no committed offset: its start comes later
+    assert not order.admit(record(7, P1))
+    assert order.admit(record(4))
+    order.started({P1: 2})
+    assert order.take_seeks() == {P1: 2}  # it refused a record meanwhile: from the start again
+    assert order.admit(record(2, P1)) and not order.admit(record(5, TP("purchases", 9)))  # not ours
+
+
+def test_no_offset_commits_past_a_record_that_was_not_processed():
+    order = InOrder(["purchases"])
+    order.reset({P0: 5, P1: None})
+    assert order.admit(record(5)) and order.admit(record(6))
+    assert order.committable(P0, 7) == 7
+    assert order.committable(P0, 12) == 7 and order.held == 1  # Faust acked 7..11, the agent never saw them
+    assert order.committable(P1, 3) is None  # start not known: nothing commits
+    assert order.committable(OTHER, 40) == 40 and order.committable(P0, None) is None
+
+
+def test_a_partition_read_past_what_was_processed_is_read_again_once_it_stalls():
+    clock = Clock()
+    order = InOrder(["purchases"], clock=clock)
+    order.reset({P0: 5, P1: 0})
+    assert order.admit(record(5))
+    clock.now = 3.0
+    assert order.stalled({P0: 8, P1: None}, after=5.0) == {}  # not long enough
+    clock.now = 6.0
+    assert order.stalled({P0: 8, P1: None}, after=5.0) == {P0: 6}
+    assert order.stalled({P0: 8}, after=5.0) == {}  # one seek per wait
+    assert order.admit(record(6))
+    clock.now = 20.0
+    assert order.stalled({P0: 6}, after=5.0) == {}  # everything read was processed
+
+
+def test_the_guard_learns_the_starts_at_each_seek_and_caps_commits():
+    class Consumer:
+        def __init__(self) -> None:
+            self._read_offset: dict = {}
+
+        async def perform_seek(self):
+            self._read_offset.update({P0: 30, P1: None})
+
+        def assignment(self):
+            return {P0, P1, OTHER}
+
+        async def earliest_offsets(self, *tps):
+            return {tp: 0 for tp in tps}
+
+        def _new_offset(self, tp):
+            return 99
+
+    consumer, order = Consumer(), InOrder(["purchases"])
+    order.guard(consumer)
+    order.guard(consumer)  # once only
+    asyncio.run(consumer.perform_seek())
+    assert order.expected == {P0: 30, P1: 0} and not order.pending
+    assert consumer._new_offset(P0) == 30 and consumer._new_offset(OTHER) == 99
