@@ -2,6 +2,10 @@
 
 The original bytes, the source coordinates and the reason travel with it; the
 offset moves on and a counter shows it. Nothing here raises into the agent.
+
+Dead letters go through the `Outbox` like every other output: a customer's state
+record is held until the dead letters put before it are delivered too, so after a
+crash a record the restored state counts as seen (and skips) was dead-lettered.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from schemas import DeadLetter, encode
 from schemas.deadletter import MAX_KEPT_KEY_BYTES, ErrorKind
 from schemas.headers import headers_for
 from streams.counters import Counters
+from streams.outbox import Outbox
 
 log = logging.getLogger("loyalty.dead_letters")
 
 
 class DeadLetterSink:
-    def __init__(self, topic, counters: Counters) -> None:
+    def __init__(self, outbox: Outbox, topic: str, counters: Counters) -> None:
+        self.outbox = outbox
         self.topic = topic
         self.counters = counters
 
@@ -34,10 +40,11 @@ class DeadLetterSink:
             kind=kind,
             record_timestamp=message.timestamp,
         )
-        await self.topic.send(
-            key=message.key[:MAX_KEPT_KEY_BYTES] if message.key is not None else None,  # an oversized key too
-            value=encode(letter),
-            headers=headers_for("dead-letters", **{"source-topic": message.topic, "error-kind": kind}),
+        self.outbox.put(
+            self.topic,
+            message.key[:MAX_KEPT_KEY_BYTES] if message.key is not None else None,  # an oversized key too
+            encode(letter),
+            headers_for("dead-letters", **{"source-topic": message.topic, "error-kind": kind}),
         )
         self.counters.dead_lettered[message.topic] += 1
         self.counters.last_dead_letter = {

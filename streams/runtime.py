@@ -5,7 +5,6 @@ from __future__ import annotations
 from core import LoyaltyEngine, load_catalog
 from core.processing import Processor
 from schemas.topics import CUSTOMER_EVENTS
-from streams import topics
 from streams.catalog import CatalogFollower
 from streams.counters import Counters
 from streams.deadletters import DeadLetterSink
@@ -25,7 +24,7 @@ counters = Counters()
 outbox = Outbox(settings)
 states = BatchStates(outbox)
 processor = Processor(engine, states.load, states.save, limits, settings.contact_policy(), partitions=settings.partitions)
-dead_letters = DeadLetterSink(topics.dead_letters, counters)
+dead_letters = DeadLetterSink(outbox, settings.topic("dead-letters"), counters)
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)
 catalog = CatalogFollower(settings, engine, fallback=file_catalog)
 # The customer topics and the ticks, which the one customers agent reads.
