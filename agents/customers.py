@@ -62,7 +62,8 @@ async def handle_batch(batch) -> None:
         kind = KIND_OF[message.topic]
         if kind != "ticks":
             counters.events_in[message.topic] += 1
-            result = refuse_headers(kind, message.headers) or await processor.process(kind, message.key, message.value, message.offset)
+            result = (refuse_headers(kind, message.headers)
+                      or await processor.process(kind, message.key, message.value, message.offset))
             if result.redelivered:
                 counters.redelivered[message.topic] += 1
             elif result.invalid is not None:

@@ -91,17 +91,21 @@ class Processor:
                 # Under another key the record sits on another partition than the
                 # customer's state: processing it would split that state.
                 raise InvalidEvent(f"record key {key!r} is not the customer_id {event.customer_id!r}")
-            self.engine.admit(event)  # an event time the watermark believes (core.admission), or InvalidEvent
         except InvalidEvent as error:
             return Result(invalid=error.reason)
         except Exception as error:  # noqa: BLE001 - whatever the bytes, the stream goes on
             return Result(invalid=f"undecodable ({type(error).__name__}): {error}")
         step = {"purchases": self.engine.on_purchase, "engagements": self.engine.on_engagement,
                 "payments": self.engine.on_payment}[kind]
-        state = self.load(event.customer_id)
-        if offset is not None and state is not None and state.applied.get(kind, -1) >= offset:
-            return Result(redelivered=True)
         try:
+            state = self.load(event.customer_id)
+            # A record the state holds already is done, whatever the checks below would say now.
+            if offset is not None and state is not None and state.applied.get(kind, -1) >= offset:
+                return Result(redelivered=True)
+            try:
+                self.engine.admit(event)  # an event time the watermark believes (core.admission)
+            except InvalidEvent as error:
+                return Result(invalid=error.reason)
             outcome = step(state, event)
         except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
             log.exception("processing failed")

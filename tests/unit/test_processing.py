@@ -59,3 +59,25 @@ def test_a_record_the_state_holds_already_is_skipped_and_changes_nothing():
     assert not first.redelivered and held.purchase_count == 1 and held.applied == {"purchases": 7}
     assert again.redelivered and not again.assignments and not again.scores
     assert states[purchase.customer_id] is held
+
+
+def test_a_record_the_state_holds_already_is_not_judged_again_by_the_time_gate():
+    """After a crash the gate starts over: a record processed before must not become a dead letter now."""
+    _, events = population.generate(customers=3, days=20, seed=2)
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig(time_gate_after=0, max_lag_days=1))
+    states = {}
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), MemoryLimits())
+    purchase = next(e for e in events if population.topic_of(e) == "purchases")
+    key, value = purchase.customer_id.encode(), purchase.model_dump_json().encode()
+
+    async def run():
+        first = await processor.process("purchases", key, value, offset=3)
+        engine.watermark = purchase.ts + 30 * 86400  # the gate would refuse it now: 30 days behind
+        again = await processor.process("purchases", key, value, offset=3)
+        other = await processor.process("purchases", key, value, offset=4)
+        return first, again, other
+
+    first, again, other = asyncio.run(run())
+    assert first.invalid is None and not first.redelivered
+    assert again.redelivered and again.invalid is None
+    assert other.invalid is not None and "behind" in other.invalid  # a record it does not hold is judged
