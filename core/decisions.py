@@ -79,18 +79,6 @@ class Decision:
     profile: dict = field(default_factory=dict)
     # what the options were ranked from, to rebuild one the limits recall (`Decider.commit`)
     inputs: tuple = ()
-    # what the limits remember this decision's offer by, when no event triggered it (a review)
-    review: str | None = None
-
-    @property
-    def memo(self) -> str | None:
-        """The key a decision made again (after a crash) finds its first offer under, or None.
-
-        The triggering event, else the review's due time: both come back unchanged when the
-        record or the review is processed again, whatever the watermark or the models are then.
-        """
-        key = self.trigger_event_id or self.review
-        return None if key is None else f"{self.customer_id}|{key}"
 
     @property
     def worth_tracing(self) -> bool:
@@ -119,8 +107,7 @@ class Decider:
         self.policy = policy
 
     def consider(self, state: CustomerState, features: dict[str, float], scores: dict[str, float], at: float,
-                 trigger: str, trigger_event_id: str | None = None, basket_total: float | None = None,
-                 review: str | None = None) -> Decision:
+                 trigger: str, trigger_event_id: str | None = None, basket_total: float | None = None) -> Decision:
         when = datetime.fromtimestamp(at, tz=timezone.utc)
         risk = self.models.churn.risk_band(scores["churn_probability"])
         rfm = self.models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend)
@@ -156,7 +143,7 @@ class Decider:
             seed = hashlib.blake2b(f"random|{state.customer_id}|{at!r}".encode(), digest_size=8).digest()
             random.Random(int.from_bytes(seed, "big")).shuffle(options)
         return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
-                        scores, profile, (features, shares, state.avg_basket), review)
+                        scores, profile, (features, shares, state.avg_basket))
 
     def _option(self, campaign: Campaign, window: str, customer_id: str, features: dict[str, float],
                 shares: dict[str, float], avg_basket: float) -> Option:
@@ -169,14 +156,12 @@ class Decider:
         ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)
         return Option(campaign, offer, window, aid, propensity, sampled, value, ev, x)
 
-    def _recalled(self, decision: Decision, reserved: Candidate) -> Option | None:
-        """The option a decision reserved before a crash, when this run of it did not list it
-        (other models ranked otherwise, or a review came again in a later decision window)."""
-        campaign = next((c for c in self.catalog.campaigns if c.campaign_id == reserved.campaign_id), None)
+    def _recalled(self, decision: Decision, assignment: str, campaign_id: str) -> Option | None:
+        """The option a decision reserved before a crash, when this run of it did not list it."""
+        campaign = next((c for c in self.catalog.campaigns if c.campaign_id == campaign_id), None)
         if campaign is None or not decision.inputs:
             return None
-        assignment = reserved.assignment_id
-        window = decision_window(reserved.at, campaign.window_days)
+        window = decision_window(decision.at, campaign.window_days)
         option = self._option(campaign, window, decision.customer_id, *decision.inputs)
         return option if option.assignment_id == assignment else None
 
@@ -192,7 +177,7 @@ class Decider:
             chosen_id = reservation.chosen.assignment_id if reservation.chosen else None
             chosen = next((o for o in decision.options if o.assignment_id == chosen_id), None)
             if chosen is None and chosen_id is not None:
-                chosen = self._recalled(decision, reservation.chosen)
+                chosen = self._recalled(decision, chosen_id, reservation.chosen.campaign_id)
         assignment = None
         when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
         if chosen is not None:

@@ -197,7 +197,7 @@ class LoyaltyEngine:
         # moment of a purchase, where days since the last one is always zero.
         state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days)
         state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days)
-        decision = self.decider().consider(state, features, scores, now, "sweep", review=f"review@{review!r}")
+        decision = self.decider().consider(state, features, scores, now, "sweep")
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
                        decision=decision)
 

@@ -151,12 +151,13 @@ class Processor:
             return outcome
         reservation: Reservation | None = Reservation(chosen=None, already=False, blocked={})
         if decision.options:
-            # The decision is remembered with the limits, keyed by its event (or, for a review,
-            # by when the review fell due): if it is made again after a crash, the same offer
-            # comes out, even if models restored from an older snapshot would now rank or filter
-            # the campaigns otherwise, or the watermark has moved to another decision window.
+            # The decision an event led to is remembered with the limits, keyed by the event:
+            # if the event comes again after a crash, the same offer comes out, even if models
+            # restored from an older snapshot would now rank or filter the campaigns otherwise.
+            event = decision.trigger_event_id
+            key = None if event is None else f"{decision.customer_id}|{event}"
             try:
-                reservation = await self.limits.reserve(decision.candidates(), self.policy, decision.memo)
+                reservation = await self.limits.reserve(decision.candidates(), self.policy, key)
             except Exception as error:  # noqa: BLE001 - fail closed: no offer the limits did not confirm
                 log.warning("limits unavailable, no offer for %s: %s", decision.customer_id, error)
                 result.limits_errors += 1

@@ -1,7 +1,6 @@
 import itertools
 
 from core import LoyaltyEngine, assignment_id, load_catalog
-from core.ids import decision_window
 from core.population import generate, topic_of
 from core.replay import Replay
 from schemas import OfferAssignment, PurchaseEvent, encode
@@ -187,45 +186,3 @@ def test_a_silent_customer_is_won_back_by_the_sweep_without_an_event_of_their_ow
     assert (offer.issued_at.timestamp() - purchase(day=last).ts) / 86400 >= 14
     trace = next(v for t, v in outputs if t == "decisions" and v.assignment_id == offer.assignment_id)
     assert trace.trigger == "sweep" and trace.profile["churn_risk"] == "HIGH"
-
-
-def test_a_review_made_again_after_a_crash_gets_the_offer_it_reserved_first():
-    """A worker killed after a review reserved its offer, before the offer went out, restores the
-    customer's state from before the review. The review comes again at a later watermark, in
-    another decision window: the limits remember it by when it fell due, so the same offer (same
-    assignment id) comes out and the customer's cap counts it once."""
-    outputs = []
-    replay = Replay(engine(), emit=lambda topic, key, value: outputs.append((topic, value)))
-    replay.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in generate(customers=300, days=200, seed=12)[1])
-    start = replay.engine.watermark / 86400 - (purchase(day=0).ts / 86400)
-    for n in range(6):
-        replay.feed("purchases", b"fading", encode(purchase("fading", day=start + 7 * n, total=40, n=n)))
-    last = start + 35
-
-    def offers():  # the reviews' offers: no event of the customer triggered them
-        return [v for t, v in outputs if t == "offer-assignments" and v.customer_id == "fading"
-                and v.trigger_event_id.startswith("sweep@")]
-
-    before, day = replay.states["fading"], 0
-    while not offers() and day < 120:
-        day += 1
-        before = replay.states["fading"]
-        replay.feed("purchases", b"clock", encode(purchase("clock", day=last + day, total=15, n=day)))
-    [first] = offers()
-    counted = replay.limits.cap[(first.campaign_id, "fading")]
-    window_days = next(c.window_days for c in replay.engine.catalog.active() if c.campaign_id == first.campaign_id)
-
-    # The clock moves into the campaign's next decision window (no review of 'fading' meanwhile).
-    partition = replay.processor.partition("fading")
-    replay.processor.due.push(partition, None, "fading")
-    while decision_window(replay.engine.watermark, window_days) == first.decision_window:
-        day += 7
-        replay.feed("purchases", b"clock", encode(purchase("clock", day=last + day, total=15, n=day)))
-    # The crash: the state from before the review comes back, and with it the review.
-    replay.states["fading"] = before
-    replay.processor.due.push(partition, before.due_at(), "fading")
-    replay.feed("purchases", b"clock", encode(purchase("clock", day=last + day + 1, total=15, n=day + 1)))
-    first, again = offers()
-    assert decision_window(again.issued_at.timestamp(), window_days) != first.decision_window  # made again later...
-    assert (again.assignment_id, again.decision_window) == (first.assignment_id, first.decision_window)  # same offer
-    assert replay.limits.cap[(first.campaign_id, "fading")] == counted  # not counted again
