@@ -187,13 +187,13 @@ def build_reservation(
     return Reservation(None if chosen is None else candidates[chosen], already, reasons)
 
 
-def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign_id: str, at: float) -> Reservation:
-    """The offer a decision reserved before: one of `candidates`, or one like them for its campaign,
-    at the event time it was reserved at (a review made again can come at a later watermark)."""
+def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign_id: str) -> Reservation:
+    """The offer a decision reserved before: one of `candidates`, or one like them for its campaign."""
     for c in candidates:
         if c.assignment_id == assignment_id:
             return Reservation(c, True, {})
-    return Reservation(Candidate(assignment_id, campaign_id, candidates[0].customer_id, at), True, {})
+    first = candidates[0]
+    return Reservation(Candidate(assignment_id, campaign_id, first.customer_id, first.at, first.day), True, {})
 
 
 class Limits(Protocol):
@@ -225,8 +225,8 @@ class MemoryLimits:
         self.last: dict[tuple[str, str], float] = {}
         # customer -> sorted [(event time, assignment id)], like a Redis sorted set
         self.contacts: dict[str, list[tuple[float, str]]] = {}
-        # decision -> (assignment id, campaign id, event time) it reserved
-        self.decided: dict[str, tuple[str, str, float]] = {}
+        # decision -> (assignment id, campaign id) it reserved
+        self.decided: dict[str, tuple[str, str]] = {}
 
     def _reason(self, c: Candidate, policy: ContactPolicy) -> str | None:
         pair = (c.campaign_id, c.customer_id)
@@ -274,7 +274,7 @@ class MemoryLimits:
             if reason is None:
                 self._commit(c, policy)
                 if decision is not None:
-                    self.decided[decision] = (c.assignment_id, c.campaign_id, c.at)
+                    self.decided[decision] = (c.assignment_id, c.campaign_id)
                 return build_reservation(candidates, i, False, blocked)
             blocked.append((i, reason))
         return build_reservation(candidates, None, False, blocked)

@@ -45,12 +45,10 @@ the server ran it is safe to retry, as the retry comes back ``already=True``.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from core.limits import (
     CONTACT_KEEP,
@@ -62,7 +60,6 @@ from core.limits import (
     decided_before,
     utc_day,
 )
-from streams import resp
 
 TTL_SECONDS = 400 * 86_400
 KEYS_PER_CANDIDATE = 6
@@ -157,9 +154,6 @@ return result
 """
 
 
-RESERVE_SHA = hashlib.sha1(RESERVE_LUA.encode()).hexdigest()
-
-
 def _part(value: str) -> str:
     """Escape one key component so the layout stays injective."""
     return value.replace("%", "%25").replace(":", "%3A")
@@ -182,20 +176,15 @@ class RedisLimits:
         self.url = url
         self.namespace = namespace
         self._client: aioredis.Redis | None = None
+        self._script = None
 
     @property
     def client(self) -> aioredis.Redis:
         if self._client is None:
             self._client = aioredis.Redis.from_url(self.url, decode_responses=True)
+            # EVALSHA, loading the script (EVAL fallback) on NOSCRIPT.
+            self._script = self._client.register_script(RESERVE_LUA)
         return self._client
-
-    async def _reserve_script(self, keys: list[str], args: list[str]) -> list:
-        """EVALSHA of the reserve script, packed by hand (`streams.resp`); EVAL once when Redis lacks it."""
-        tail = [str(len(keys)), *keys, *args]
-        try:
-            return (await resp.call(self.client, [["EVALSHA", RESERVE_SHA, *tail]]))[0]
-        except NoScriptError:  # a new or restarted server: EVAL runs it and caches it for EVALSHA
-            return (await resp.call(self.client, [["EVAL", RESERVE_LUA, *tail]]))[0]
 
     # -- key layout -------------------------------------------------------
     def _key(self, *parts: str) -> str:
@@ -249,11 +238,11 @@ class RedisLimits:
             ]
         if decision is not None:
             keys.append(self._key("decided", _part(decision)))
-        reply = await self._reserve_script(keys, args)
+        _ = self.client
+        reply = await self._script(keys=keys, args=args)
         if int(reply[1]) == 2:  # campaign ids cannot hold '|': the record is 'campaign|customer|at'
-            record = str(reply[2])
-            assignment, campaign = record.split("|")[:2]
-            return decided_before(candidates, assignment, campaign, float(record.rsplit("|", 1)[1]))
+            assignment, campaign = str(reply[2]).split("|")[:2]
+            return decided_before(candidates, assignment, campaign)
         chosen, already = int(reply[0]), bool(int(reply[1]))
         blocked = [(int(reply[j]) - 1, str(reply[j + 1])) for j in range(2, len(reply), 2)]
         return build_reservation(candidates, chosen - 1 if chosen else None, already, blocked)
@@ -277,3 +266,4 @@ class RedisLimits:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+            self._script = None

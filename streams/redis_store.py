@@ -11,8 +11,6 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from streams import resp
-
 
 class ScoreStore(Protocol):
     async def put_scores(self, customer_id: str, scores: dict[str, str | float]) -> None: ...
@@ -43,16 +41,14 @@ class RedisScoreStore:
 
     async def put_many(self, scores: Iterable[tuple[str, dict[str, str | float]]]) -> int:
         """Several customers' scores in one round trip (a batch's, in order: the last write wins)."""
-        commands = []
+        pipe = self.client.pipeline(transaction=False)
+        n = 0
         for customer_id, values in scores:
-            if not values:
-                continue
-            command = ["HSET", self.key(customer_id)]
-            for field, value in values.items():
-                command += (field, str(value))
-            commands.append(command)
-        await resp.call(self.client, commands)
-        return len(commands)
+            pipe.hset(self.key(customer_id), mapping={k: str(v) for k, v in values.items()})
+            n += 1
+        if n:
+            await pipe.execute()
+        return n
 
     async def get_scores(self, customer_id: str) -> dict[str, str]:
         return await self.client.hgetall(self.key(customer_id))

@@ -27,8 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.limits import Candidate, ContactPolicy, MemoryLimits, utc_day
-from streams import resp
-from streams.redis_limits import RESERVE_SHA, RedisLimits
+from streams.redis_limits import RedisLimits
 from tests.unit.test_limits import (  # noqa: F401  (collected here, run on both implementations)
     DAY,
     T0,
@@ -104,49 +103,6 @@ async def test_redis_errors_propagate():
             await store.reserve([Candidate("a", "c", "u", T0)], ContactPolicy())
     finally:
         await store.close()
-
-
-async def test_a_server_without_the_script_runs_it_and_keeps_it(redis_url):
-    """A new or restarted Redis has no cached script: EVALSHA fails with NOSCRIPT, EVAL runs it once."""
-    store = RedisLimits(redis_url, _namespace())
-    try:
-        await store.client.script_flush()
-        first = Candidate("a1", "camp", "cust", T0, customer_cap=1)
-        assert (await store.reserve([first], ContactPolicy())).chosen == first
-        assert await store.client.script_exists(RESERVE_SHA) == [True]
-        second = Candidate("a2", "camp", "cust", T0 + DAY, customer_cap=1)
-        assert (await store.reserve([second], ContactPolicy())).blocked == {"camp": "customer_cap"}
-    finally:
-        await store.clear()
-        await store.close()
-
-
-async def test_a_pooled_connection_the_server_closed_is_replaced(redis_url):
-    """After a Redis restart the pool's idle connection is dead: the call goes through on a new one."""
-    store = RedisLimits(redis_url, _namespace())
-    try:
-        assert (await store.reserve([Candidate("a1", "camp", "cust", T0)], ContactPolicy())).chosen
-        pooled = await store.client.client_id()  # the pool's one connection, idle between calls
-        admin = redis.Redis.from_url(redis_url)
-        assert admin.client_kill_filter(_id=pooled) == 1
-        admin.close()
-        assert (await store.reserve([Candidate("a2", "camp", "cust2", T0)], ContactPolicy())).chosen
-    finally:
-        await store.clear()
-        await store.close()
-
-
-async def test_resp_raises_an_error_reply_and_the_connection_stays_in_step(redis_url):
-    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True, max_connections=1)
-    key = f"{_namespace()}:k"
-    try:
-        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            await resp.call(client, [["SET", key, "text"], ["HSET", key, "f", "1"], ["GET", key]])
-        assert await resp.call(client, [["GET", key], ["STRLEN", key]]) == ["text", 4]
-        assert await resp.call(client, []) == []
-    finally:
-        await client.delete(key)
-        await client.aclose()
 
 
 # -- differential: the twin decides exactly as Redis ---------------------------------
