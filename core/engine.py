@@ -212,6 +212,11 @@ class LoyaltyEngine:
         return replace(outcome, state=state, assignments=(assignment,) if assignment else (), trace=trace)
 
     # ------------------------------------------------------------------ scores
+    def current(self, state: CustomerState) -> Outcome:
+        """The flat scores of this customer as of the watermark (what the serving copy keeps)."""
+        scores = self._scores(customer_features(state, self.watermark))
+        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]))
+
     def recommendations(self, state: CustomerState) -> list[dict]:
         """The customer's top categories (their own parameters come from their state)."""
         reco = self.models.recommendation

@@ -133,12 +133,14 @@ class Processor:
             state = self.load(customer_id)
             if state is None:
                 continue
-            # A review re-scores the customer as of the watermark (a silent customer's risk moves
-            # in Redis weekly); resolving a label alone does not: the models learn, and every
-            # customer's next scoring uses what they learned.
             outcome = self.engine.on_watermark(state)
             if outcome.examples or outcome.decision is not None:
                 result.swept += 1
+                if not outcome.scores:
+                    # Scores as of now, not as of the customer's last event: a silent customer's risk moves.
+                    current = self.engine.current(outcome.state)
+                    outcome = Outcome(outcome.state, current.scores, current.risk_band, (), outcome.examples,
+                                      outcome.decision)
             outcome = await self._decide(outcome, result)
             self._store(outcome.state)
             if outcome.examples or outcome.decision is not None:
