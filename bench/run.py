@@ -41,12 +41,21 @@ from core.limits import ContactPolicy  # noqa: E402
 from core.partitioning import partition_of  # noqa: E402
 from core.replay import Replay  # noqa: E402
 from schemas import LineItem, PurchaseEvent  # noqa: E402
-from streams.admin import ensure_topics  # noqa: E402
+from streams.admin import delete_topics, ensure_topics  # noqa: E402
+from streams.redis_store import delete_namespace  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 BENCH = ROOT / "bench"
 QUIX_PYTHON = BENCH / ".venv-quix" / "bin" / "python"
 SOURCES = ("purchases", "engagements", "payments")
+# Every topic prefix and app id (a Faust app names its own topics after it) this run
+# makes: their topics are deleted at the end unless --keep-topics.
+MADE: list[str] = []
+
+
+def made(name: str) -> str:
+    MADE.append(name if name.endswith("-") else f"{name}-")
+    return name
 
 TARGETS = {
     "a_over_b": 3.0,          # A at least 3x the naive agent
@@ -298,8 +307,8 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     """
     stamp = f"{int(time.time())}"
     name = "live" if live else "history"
-    settings = base.model_copy(update={"app_id": f"bench-lat-{name}-{stamp}",
-                                       "topic_prefix": f"bench-lat-{name}-{stamp}-"})
+    settings = base.model_copy(update={"app_id": made(f"bench-lat-{name}-{stamp}"),
+                                       "topic_prefix": made(f"bench-lat-{name}-{stamp}-")})
     ensure_topics(settings)
     count = min(int(rate * seconds), len(records) // 2 if live else len(records))
     offered = records[len(records) - count:] if live else records[:count]
@@ -354,7 +363,7 @@ def million_run(base: Settings, records, customers: int, events: int, workdir: P
     them. Peak memory covers all of it.
     """
     stamp = f"{int(time.time())}"
-    settings = base.model_copy(update={"app_id": f"bench-m-{stamp}", "topic_prefix": f"bench-m-{stamp}-"})
+    settings = base.model_copy(update={"app_id": made(f"bench-m-{stamp}"), "topic_prefix": made(f"bench-m-{stamp}-")})
     ensure_topics(settings)
     engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
     replay = Replay(engine, partitions=settings.partitions, policy=ContactPolicy(max_offers=3, window_days=7))
@@ -479,11 +488,25 @@ def main() -> int:
                         help="Comma-separated steps to skip: raw, quix, naive, latency, stress, scale-out, million.")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument("--port", type=int, default=17100)
+    parser.add_argument("--keep-topics", action="store_true",
+                        help="Leave this run's topics on the broker and its keys in Redis.")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = Settings(topic_prefix=f"bench-{stamp.lower()}-", partitions=4)
+    base = Settings(topic_prefix=made(f"bench-{stamp.lower()}-"), partitions=4)
+    try:
+        return measure(args, skip, stamp, base)
+    finally:
+        if args.keep_topics:
+            log(f"topics kept (prefixes {', '.join(MADE)})")
+        else:
+            gone = delete_topics(base.kafka_client_config(), MADE)
+            keys = sum(delete_namespace(base.redis_url, name.rstrip("-")) for name in MADE)
+            log(f"deleted this run's {len(gone)} topics and {keys:,} Redis keys (--keep-topics keeps them)")
+
+
+def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
     workdir = ROOT / ".run" / "bench" / stamp
     log(f"simulating {args.customers:,} customers over {args.days} days ...")
     records = simulate(args.customers, args.days, args.seed, args.events)
@@ -496,25 +519,25 @@ def main() -> int:
     variants: dict[str, dict] = {}
     if "raw" not in skip:
         variants["raw-confluent"] = run_script(
-            "raw-confluent", [python, str(BENCH / "raw_consume.py"), *common, "--group", f"bench-raw-{stamp}"],
+            "raw-confluent", [python, str(BENCH / "raw_consume.py"), *common, "--group", made(f"bench-raw-{stamp}")],
             timeout=600)
     variants["faust-noop"] = run_script("faust-noop", [python, str(BENCH / "noop_faust.py"), *common,
-                                        "--group", f"bench-noop-{stamp}", "--data-dir", str(workdir / "noop")],
+                                        "--group", made(f"bench-noop-{stamp}"), "--data-dir", str(workdir / "noop")],
                                         timeout=600)
-    variants["worker"] = run_workers("worker", base, f"bench-a-{stamp}", 1, n, workdir, args.port)
+    variants["worker"] = run_workers("worker", base, made(f"bench-a-{stamp}"), 1, n, workdir, args.port)
     if "naive" not in skip:
         variants["faust-naive"] = run_script(
-            "faust-naive", [python, str(BENCH / "naive_faust.py"), *common, "--group", f"bench-naive-{stamp}",
+            "faust-naive", [python, str(BENCH / "naive_faust.py"), *common, "--group", made(f"bench-naive-{stamp}"),
                             "--redis", base.redis_url, "--data-dir", str(workdir / "naive")], timeout=1800)
     if "quix" not in skip:
         if QUIX_PYTHON.exists():
             variants["quix"] = run_script(
-                "quix", [str(QUIX_PYTHON), str(BENCH / "peer_quix.py"), *common, "--group", f"bench-quix-{stamp}",
+                "quix", [str(QUIX_PYTHON), str(BENCH / "peer_quix.py"), *common, "--group", made(f"bench-quix-{stamp}"),
                          "--redis", base.redis_url, "--state-dir", str(workdir / "quix")], timeout=1800)
         else:
             log("quix: no bench/.venv-quix (run bench/setup-quix); skipped")
     if "scale-out" not in skip:
-        variants["scale-out"] = run_workers("scale-out", base, f"bench-s-{stamp}", 2, n, workdir, args.port + 10)
+        variants["scale-out"] = run_workers("scale-out", base, made(f"bench-s-{stamp}"), 2, n, workdir, args.port + 10)
 
     a = variants["worker"]["rate"]
     report = {

@@ -65,3 +65,26 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
                 raise
             report.append(f"{topic}: exists")
     return report
+
+
+def delete_topics(client_config: dict, prefixes: list[str], timeout: float = 30.0) -> list[str]:
+    """Delete every topic whose name starts with one of `prefixes`; return the names asked for.
+
+    For throwaway runs (tests, benchmarks) that make their own prefixed topics:
+    left behind, thousands of partitions make every broker start-up slow. The
+    broker removes the data in the background; a topic already gone is no error.
+    """
+    wanted = tuple(p for p in prefixes if p)
+    if not wanted:
+        return []
+    admin = AdminClient(client_config)
+    names = sorted(t for t in admin.list_topics(timeout=timeout).topics if t.startswith(wanted))
+    if not names:
+        return []
+    for topic, future in admin.delete_topics(names, operation_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as error:
+            if error.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise
+    return names

@@ -61,3 +61,25 @@ class RedisScoreStore:
             await self._client.aclose()
             self._client = None
 
+
+
+def delete_namespace(url: str, namespace: str, batch: int = 1000) -> int:
+    """Delete every key under `<namespace>:` (scores, limits, snapshots); return how many.
+
+    For throwaway runs (tests, benchmarks) that each use their own namespace.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deleted, keys = 0, []
+    try:
+        for key in client.scan_iter(match=f"{namespace}:*", count=batch):
+            keys.append(key)
+            if len(keys) == batch:
+                deleted += client.unlink(*keys)
+                keys.clear()
+        if keys:
+            deleted += client.unlink(*keys)
+    finally:
+        client.close()
+    return deleted

@@ -11,13 +11,15 @@ import sys
 import time
 import urllib.request
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError
 
-from streams.admin import ensure_topics
+from streams.admin import delete_topics, ensure_topics
+from streams.redis_store import delete_namespace
 from streams.settings import Settings
 from tests import schema_consumer
 from tests import services as service_finder
@@ -46,16 +48,34 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 @pytest.fixture
-def settings(services) -> Settings:
-    """Settings with a unique app id and topic prefix, so reruns never see stale data."""
+def settings(services):
+    """Settings with a unique app id and topic prefix, so reruns never see stale data.
+
+    The test's topics and Redis keys are deleted after it (its workers are stopped first).
+    """
     run = uuid.uuid4().hex[:10]
-    return Settings(
+    made = Settings(
         kafka_bootstrap_servers=services.kafka,
         redis_url=services.redis_url,
         app_id=f"loyalty-test-{run}",
         topic_prefix=f"test-{run}-",
         partitions=4,
     )
+    yield made
+    forget(made)
+
+
+def forget(settings: Settings) -> None:
+    """Delete the topics (the prefixed ones and the app's own) and Redis keys a test run made.
+
+    Left behind, every run adds a few hundred partitions, and a broker holding
+    thousands loads them all at start-up (minutes). A failure here warns, never fails.
+    """
+    try:
+        delete_topics(settings.kafka_client_config(), [settings.topic_prefix, f"{settings.app_id}-"])
+        delete_namespace(settings.redis_url, settings.app_id)
+    except Exception as error:  # noqa: BLE001 - cleanup must not hide the test's own result
+        warnings.warn(f"could not delete the topics or keys of {settings.app_id}: {error!r}", stacklevel=1)
 
 
 def _free_port() -> int:

@@ -22,7 +22,7 @@ from schemas import OfferAssignment
 from schemas.scores import CustomerScores
 from streams.publisher import EventPublisher
 from streams.settings import DEV_API_TOKEN, Settings
-from tests.integration.conftest import WorkerProcess, read_topic
+from tests.integration.conftest import WorkerProcess, forget, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +94,7 @@ def api_worker(services, tmp_path_factory):
     worker = WorkerProcess(worker_settings, tmp_path_factory.mktemp("api-worker")).start()
     yield worker
     worker.stop()
+    forget(worker_settings)
 
 
 def test_the_api_keeps_its_openapi_contract(api_worker):

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from schemas import OfferAssignment, encode
 from streams.publisher import EventPublisher
 from streams.settings import Settings
-from tests.integration.conftest import WorkerProcess, read_topic
+from tests.integration.conftest import WorkerProcess, forget, read_topic
 from tests.services import ROOT
 from tests.unit.factories import purchase
 
@@ -50,15 +50,17 @@ def password(sasl_env) -> str:
 
 
 @pytest.fixture
-def secure(sasl_env, services, password) -> Settings:
+def secure(sasl_env, services, password) -> Iterator[Settings]:
     run = uuid.uuid4().hex[:10]
-    return Settings(
+    made = Settings(
         kafka_bootstrap_servers=sasl_env["KAFKA_BOOTSTRAP_SERVERS"], redis_url=services.redis_url,
         app_id=f"loyalty-sasl-{run}", topic_prefix=f"sasl-{run}-", partitions=2,
         kafka_security_protocol=sasl_env["LOYALTY_KAFKA_SECURITY_PROTOCOL"],
         kafka_sasl_mechanism=sasl_env["LOYALTY_KAFKA_SASL_MECHANISM"],
         kafka_sasl_username=sasl_env["LOYALTY_KAFKA_SASL_USERNAME"], kafka_sasl_password=SecretStr(password),
     )
+    yield made
+    forget(made)
 
 
 def client_env(sasl_env: dict[str, str], **changes: str) -> dict[str, str]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.admin import TopicMismatch, ensure_topics
+from streams.admin import TopicMismatch, delete_topics, ensure_topics
 from streams.publisher import EventPublisher
 from streams.redis_store import RedisScoreStore
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import forget, read_topic
 from tests.unit.factories import purchase
 
 pytestmark = pytest.mark.integration
@@ -31,8 +32,29 @@ def test_ensure_topics_creates_once_and_refuses_a_partition_mismatch(settings):
     admin.create_topics([NewTopic(other.topic("purchases"), num_partitions=2, replication_factor=1)])[
         other.topic("purchases")
     ].result(timeout=30)
+    deadline = time.monotonic() + 30  # a fresh broker can answer metadata before it knows the topic
+    while other.topic("purchases") not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.2)
     with pytest.raises(TopicMismatch, match="has 2 partitions"):
         ensure_topics(other)
+    forget(other)
+
+
+def test_delete_topics_takes_only_the_given_prefixes(settings):
+    made = {line.split(":")[0] for line in ensure_topics(settings)}
+    neighbour = settings.model_copy(update={"topic_prefix": settings.topic_prefix.rstrip("-") + "x-"})
+    kept = {line.split(":")[0] for line in ensure_topics(neighbour)}
+    config = settings.kafka_client_config()
+
+    assert set(delete_topics(config, [settings.topic_prefix])) == made
+    admin = AdminClient(config)
+    deadline = time.monotonic() + 30
+    while made & set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = set(admin.list_topics(timeout=10).topics)
+    assert not made & left and kept <= left
+    assert delete_topics(config, [settings.topic_prefix]) == [] and delete_topics(config, [""]) == []
+    forget(neighbour)
 
 
 def test_publisher_partitions_like_the_java_client(settings):
