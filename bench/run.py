@@ -291,7 +291,7 @@ def state_sizes(settings: Settings, app_id: str) -> dict:
 
 # ---------------------------------------------------------------------------- runs
 def latency_run(base: Settings, records, rate: float, seconds: float, workdir: Path, port: int,
-                live: bool = True) -> dict:
+                live: bool = True, workers: int = 1) -> dict:
     """A fixed offered load into a running worker: how long from an event to its assignment.
 
     `live` (the target): the worker first takes the first part of the history at full
@@ -304,30 +304,33 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     days of event time per second, so label windows close and silent customers fall due
     for review thousands of times faster than in real time. Event times are then weeks
     in the past; latency is the event record's timestamp to the assignment record's.
+
+    With `workers` > 1, that many worker processes share the partitions.
     """
     stamp = f"{int(time.time())}"
-    name = "live" if live else "history"
+    name = ("live" if live else "history") + ("" if workers == 1 else f"-{workers}w")
     settings = base.model_copy(update={"app_id": made(f"bench-lat-{name}-{stamp}"),
                                        "topic_prefix": made(f"bench-lat-{name}-{stamp}-")})
     ensure_topics(settings)
     count = min(int(rate * seconds), len(records) // 2 if live else len(records))
     offered = records[len(records) - count:] if live else records[:count]
-    worker = Worker(settings, workdir / settings.app_id, port)
+    started = [Worker(settings, workdir / f"{settings.app_id}-{i}", port + i) for i in range(workers)]
     try:
-        worker.wait_ready()
+        for worker in started:
+            worker.wait_ready()
         warm = 0
         if live:
             history = shifted(records[:len(records) - count], end=time.time())
             warm = len(history)
             log(f"latency ({name}): {warm:,} events of history first, at full speed ...")
             preload(settings, history)
-            wait_handled([worker], warm, timeout=600)
+            wait_handled(started, warm, timeout=600)
         log(f"latency ({name}): {count:,} events at {rate:,.0f}/s into the running worker ...")
         preload(settings, offered, rate=rate, stamp_now=live)
-        wait_handled([worker], warm + count, timeout=seconds + 120)
-        counters = worker.counters()
+        wait_handled(started, warm + count, timeout=seconds + 120)
+        counters = [worker.counters() for worker in started]
     finally:
-        rss = worker.stop()
+        rss = max(worker.stop() for worker in started)
     measured = {json.loads(value)["event_id"] for _, _, value in offered}
     sources = {}
     for topic in SOURCES:
@@ -345,9 +348,9 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     if not latencies:
         raise RuntimeError(f"the {name} latency run produced no assignments")
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
-    result = {"mode": name, "offered_rate": rate, "events": count, "warm_events": warm,
+    result = {"mode": name, "workers": workers, "offered_rate": rate, "events": count, "warm_events": warm,
               "assignments": len(latencies), "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": latencies[-1],
-              "peak_rss_bytes": rss, "handled": handled(counters)}
+              "peak_rss_bytes": rss, "handled": sum(handled(c) for c in counters)}
     log(f"latency ({name}): p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
     return result
 
@@ -454,7 +457,9 @@ def markdown(report: dict) -> str:
     lines += ["", ", ".join(f"{label} {r[key]}" for label, (key, name) in shown.items() if name in v) + "."]
     if "latency" in report:
         lat = report["latency"]
-        lines.append(f"Latency at {lat['offered_rate']:,.0f} events/s, live (after {lat['warm_events']:,} events of "
+        workers = lat.get("workers", 1)
+        lines.append(f"Latency at {lat['offered_rate']:,.0f} events/s, live"
+                     f"{'' if workers == 1 else f' with {workers} workers'} (after {lat['warm_events']:,} events of "
                      f"history; event time to assignment record, {lat['assignments']:,} assignments): "
                      f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms.")
     if "latency_history" in report:
@@ -482,6 +487,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--latency-rate", type=float, default=1000.0)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--latency-workers", type=int, default=1,
+                        help="Worker processes sharing the partitions in the live latency run.")
     parser.add_argument("--million", type=int, default=1_000_000, help="Customers in the RocksDB memory step.")
     parser.add_argument("--million-events", type=int, default=5_000, help="Purchases the million-customer worker takes.")
     parser.add_argument("--skip", default="",
@@ -491,6 +498,8 @@ def main() -> int:
     parser.add_argument("--keep-topics", action="store_true",
                         help="Leave this run's topics on the broker and its keys in Redis.")
     args = parser.parse_args()
+    if not 1 <= args.latency_workers <= 4:
+        parser.error("--latency-workers must be 1 to 4 (the topics have 4 partitions)")
     skip = set(filter(None, args.skip.split(",")))
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -554,7 +563,7 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
     }
     if "latency" not in skip:
         report["latency"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
-                                        args.port + 20, live=True)
+                                        args.port + 20, live=True, workers=args.latency_workers)
     if "stress" not in skip:
         report["latency_history"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
                                                 args.port + 25, live=False)
