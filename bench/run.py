@@ -91,6 +91,11 @@ def preload(settings: Settings, records, rate: float = 0.0, stamp_now: bool = Fa
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "partitioner": "murmur2_random",
                          "linger.ms": 1 if rate else 20, "enable.idempotence": True,
                          "queue.buffering.max.messages": 500_000})
+    if stamp_now:
+        # Connected, with its producer id, before the first stamp: a point of sale's
+        # publisher is long connected when a purchase happens.
+        producer.list_topics(timeout=10)
+        producer.poll(0.5)
     started = time.monotonic()
     for i, (topic, key, value) in enumerate(records):
         if rate:

@@ -125,8 +125,11 @@ class Settings(BaseSettings):
     # Batching: records are taken from the inputs in batches, their states written and
     # their outputs delivered once per batch. A batch closes when full or after `batch_within`.
     batch_max: int = Field(default=2000, ge=1, description="Most records the worker takes in one batch.")
+    # Faust's take_events waits this long after every batch even when records are waiting:
+    # 2 ms measured p50/p99 latency about half of 10 ms's at 1,000 events/s, with the same
+    # throughput (a full batch still closes at once); 1 ms made batches too small.
     batch_within_seconds: float = Field(
-        default=0.01, gt=0, description="Longest a batch waits to fill (an upper bound added to each record's latency)."
+        default=0.002, gt=0, description="Longest a batch waits to fill (an upper bound added to each record's latency)."
     )
     switch_interval_ms: float = Field(
         default=5.0, gt=0,
