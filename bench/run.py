@@ -443,6 +443,10 @@ def mib(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
+def latency_figures(lat: dict) -> str:
+    return f"{lat['assignments']:,} assignments): p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms."
+
+
 def markdown(report: dict) -> str:
     v = report["variants"]
     lines = [
@@ -465,13 +469,11 @@ def markdown(report: dict) -> str:
         workers = lat.get("workers", 1)
         lines.append(f"Latency at {lat['offered_rate']:,.0f} events/s, live"
                      f"{'' if workers == 1 else f' with {workers} workers'} (after {lat['warm_events']:,} events of "
-                     f"history; event time to assignment record, {lat['assignments']:,} assignments): "
-                     f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms.")
+                     f"history; event time to assignment record, {latency_figures(lat)}")
     if "latency_history" in report:
         lat = report["latency_history"]
         lines.append(f"Stress, not a target: the compressed history at {lat['offered_rate']:,.0f} events/s (about two "
-                     f"days of event time per second; event record to assignment record, {lat['assignments']:,} "
-                     f"assignments): p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms.")
+                     f"days of event time per second; event record to assignment record, {latency_figures(lat)}")
     if st.get("customers"):
         lines.append(f"State per customer: mean {st['mean_bytes']:,} bytes, median {st['median_bytes']:,}, "
                      f"p99 {st['p99_bytes']:,} ({st['customers']:,} customers).")
