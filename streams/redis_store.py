@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+import redis
 import redis.asyncio as aioredis
 
 
@@ -62,14 +63,11 @@ class RedisScoreStore:
             self._client = None
 
 
-
 def delete_namespace(url: str, namespace: str, batch: int = 1000) -> int:
     """Delete every key under `<namespace>:` (scores, limits, snapshots); return how many.
 
     For throwaway runs (tests, benchmarks) that each use their own namespace.
     """
-    import redis
-
     client = redis.Redis.from_url(url)
     deleted, keys = 0, []
     try:

@@ -12,6 +12,7 @@ import time
 import urllib.request
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 @pytest.fixture
-def settings(services):
+def settings(services) -> Iterator[Settings]:
     """Settings with a unique app id and topic prefix, so reruns never see stale data.
 
     The test's topics and Redis keys are deleted after it (its workers are stopped first).
