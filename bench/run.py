@@ -340,10 +340,9 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     sources = {}
     for topic in SOURCES:
         for message in read_all(settings, settings.topic(topic)):
-            event = json.loads(message.value())
-            if event["event_id"] in measured:
-                sources[event["event_id"]] = (datetime.fromisoformat(event["occurred_at"]).timestamp() * 1000 if live
-                                              else message.timestamp()[1])
+            event_id = json.loads(message.value())["event_id"]
+            if event_id in measured:
+                sources[event_id] = event_time(message.value()) * 1000 if live else message.timestamp()[1]
     latencies = []
     for message in read_all(settings, settings.topic("offer-assignments")):
         trigger = json.loads(message.value())["trigger_event_id"]
