@@ -13,6 +13,7 @@ from pathlib import Path
 
 import faust
 
+from streams.scheduling import OldestFirst
 from variant_common import TOPICS, FinishLine
 from variant_common import arguments as common_arguments
 
@@ -38,6 +39,9 @@ def make_app(args: argparse.Namespace, **options) -> faust.App:
         topic_replication_factor=1,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
+        # The worker's order (oldest first across partitions): the naive agent then meets
+        # the same event times, labels and reviews, and the no-op one the same consume path.
+        ConsumerScheduler=OldestFirst,
         **options,
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import faust
 
+from streams.scheduling import OldestFirst
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -34,6 +35,8 @@ app = faust.App(
     web_port=settings.web_port,
     web_host=settings.web_host,
     producer_linger_ms=5,
+    # The records of each fetch oldest first across partitions, not in turn (streams.scheduling).
+    ConsumerScheduler=OldestFirst,
     broker_session_timeout=settings.session_timeout_seconds,
     broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
 )
