@@ -9,8 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+import orjson
 import redis
 import redis.asyncio as aioredis
+
+# HSET of each key in KEYS with the fields of the same row of ARGV[1], a JSON list of
+# [field, value, field, value, ...] lists: a batch's scores as one command with one
+# argument. redis-py packs each argument of a command in Python, and a pipeline of one
+# HSET per customer spent five times the client's time on it.
+HSET_ROWS = """
+local rows = cjson.decode(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('HSET', key, unpack(rows[i]))
+end
+return #KEYS
+"""
 
 
 class ScoreStore(Protocol):
@@ -26,6 +39,7 @@ class RedisScoreStore:
         self.url = url
         self.namespace = namespace
         self._client: aioredis.Redis | None = None
+        self._hset_rows = None
 
     @property
     def client(self) -> aioredis.Redis:
@@ -42,14 +56,16 @@ class RedisScoreStore:
 
     async def put_many(self, scores: Iterable[tuple[str, dict[str, str | float]]]) -> int:
         """Several customers' scores in one round trip (a batch's, in order: the last write wins)."""
-        pipe = self.client.pipeline(transaction=False)
-        n = 0
+        keys, rows = [], []
         for customer_id, values in scores:
-            pipe.hset(self.key(customer_id), mapping={k: str(v) for k, v in values.items()})
-            n += 1
-        if n:
-            await pipe.execute()
-        return n
+            if values:
+                keys.append(self.key(customer_id))
+                rows.append([part for k, v in values.items() for part in (k, str(v))])
+        if keys:
+            if self._hset_rows is None:
+                self._hset_rows = self.client.register_script(HSET_ROWS)
+            await self._hset_rows(keys=keys, args=[orjson.dumps(rows)])
+        return len(keys)
 
     async def get_scores(self, customer_id: str) -> dict[str, str]:
         return await self.client.hgetall(self.key(customer_id))
@@ -61,6 +77,7 @@ class RedisScoreStore:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+            self._hset_rows = None
 
 
 def delete_namespace(url: str, namespace: str, batch: int = 1000) -> int:

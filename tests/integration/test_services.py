@@ -84,3 +84,24 @@ async def test_redis_score_store_round_trip(services):
     finally:
         await store.client.delete(store.key("c-1"))
         await store.close()
+
+
+async def test_redis_score_store_put_many_merges_in_order(services):
+    store = RedisScoreStore(services.redis_url, namespace=f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        await store.put_scores("c-1", {"churn_probability": 0.25, "churn_risk_band": "LOW"})
+        written = await store.put_many([
+            ("c-1", {"churn_probability": 0.5, "lifetime_value": 1e-05}),
+            ("c-2", {"engagement_score": 12.5, "as_of": "2026-01-01T00:00:00+00:00"}),
+            ("c-1", {"churn_probability": 0.75}),  # later in the batch: it wins
+            ("c-3", {}),
+        ])
+        assert written == 3
+        assert await store.get_scores("c-1") == {"churn_probability": "0.75", "churn_risk_band": "LOW",
+                                                 "lifetime_value": "1e-05"}
+        assert await store.get_scores("c-2") == {"engagement_score": "12.5", "as_of": "2026-01-01T00:00:00+00:00"}
+        assert await store.get_scores("c-3") == {}
+        assert await store.put_many([]) == 0
+    finally:
+        await store.client.delete(*(store.key(c) for c in ("c-1", "c-2", "c-3")))
+        await store.close()
