@@ -167,16 +167,22 @@ class CategoryRecommender:
         top = max(self.popularity.values())
         counts = self.customer_counts.get(customer_id)
         scores: dict[str, float] = {}
-        for category, n in self.popularity.items():
-            prior = n / top
-            if counts is None:
-                scores[category] = prior
-                continue
+        if counts is None:
+            scores = {category: n / top for category, n in self.popularity.items()}
+        else:
             total = sum(counts.values())
-            own = counts.get(category, 0.0) / total if total else 0.0
-            # Both ids are known to the MF model here, so predict_one creates no new entries.
-            mf = self.mf.predict_one(customer_id, category)
-            scores[category] = self.mf_weight * mf + self.own_weight * own + self.popularity_weight * prior
+            # `BiasedMF.predict_one` for each category, in its order of operations, with the
+            # customer's part looked up once. Both ids are known to the model here (a customer
+            # with counts has learned a basket, a category with popularity has been learned).
+            mf = self.mf
+            customer = mf.global_mean.get() + mf.u_biases[customer_id]
+            latent = mf.u_latents[customer_id]
+            i_biases, i_latents = mf.i_biases, mf.i_latents
+            for category, n in self.popularity.items():
+                prior = n / top
+                own = counts.get(category, 0.0) / total if total else 0.0
+                prediction = float(customer + i_biases[category] + np.dot(latent, i_latents[category]))
+                scores[category] = self.mf_weight * prediction + self.own_weight * own + self.popularity_weight * prior
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [{"category": c, "score": float(s)} for c, s in ranked]
 

@@ -290,3 +290,21 @@ def test_inputs_are_not_mutated():
 def test_invalid_k_is_rejected(k):
     with pytest.raises(ValueError):
         CategoryRecommender(k=k)
+
+
+def test_scores_are_the_blend_of_rivers_own_mf_prediction():
+    model = CategoryRecommender()
+    rng = random.Random(3)
+    categories = [f"cat-{i}" for i in range(10)]
+    for _ in range(2000):
+        model.learn_basket(f"u{rng.randrange(50)}", {rng.choice(categories): 1.0, rng.choice(categories): 2.0})
+    top = max(model.popularity.values())
+    for customer in (f"u{i}" for i in range(50)):
+        counts = model.customer_counts[customer]
+        total = sum(counts.values())
+        expected = {
+            category: model.mf_weight * model.mf.predict_one(customer, category)
+            + model.own_weight * (counts.get(category, 0.0) / total) + model.popularity_weight * (n / top)
+            for category, n in model.popularity.items()
+        }
+        assert {r["category"]: r["score"] for r in model.recommend(customer, k=len(categories))} == expected
