@@ -6,7 +6,7 @@ then sweep the labels that fell due in its partition (a tick only sweeps). One a
 not one per topic, so no two coroutines ever hold the same customer's state at once.
 
 Per batch, not per record: each changed customer's state is written to the table once
-(`BatchStates`), the served scores go to Redis in one pipeline, and the outputs go
+(`BatchStates`), the served scores go to Redis in one call (a Lua script), and the outputs go
 through one confluent-kafka producer (`Outbox`) that must deliver them all before
 Faust commits the offsets of their records. The learning inside the core stays per
 record, in consumption order, so batching changes nothing that replay would compute
@@ -33,7 +33,7 @@ log = logging.getLogger("loyalty.agents")
 HEADERS = {name: headers_for(name) for name in ("offer-assignments", "decisions", "badge-awards")}
 OUTPUT_TOPIC = {name: settings.topic(name) for name in HEADERS}
 # Which core step a record of each input topic takes ("ticks" only sweeps its partition).
-# Customers per sweep call (and served scores per Redis pipeline) when many are due at once.
+# Customers per sweep call (and served scores per Redis call) when many are due at once.
 SWEEP_CHUNK = 1000
 KIND_OF = {settings.topic(name): name for name in (*CUSTOMER_EVENTS, "ticks")}
 
