@@ -166,10 +166,10 @@ class CategoryRecommender:
             return []
         top = max(self.popularity.values())
         counts = self.customer_counts.get(customer_id)
-        scores: dict[str, float] = {}
         if counts is None:
             scores = {category: n / top for category, n in self.popularity.items()}
         else:
+            scores = {}
             total = sum(counts.values())
             # `BiasedMF.predict_one` for each category, in its order of operations, with the
             # customer's part looked up once. Both ids are known to the model here (a customer
@@ -182,7 +182,8 @@ class CategoryRecommender:
                 prior = n / top
                 own = counts.get(category, 0.0) / total if total else 0.0
                 prediction = float(customer + i_biases[category] + np.dot(latent, i_latents[category]))
-                scores[category] = self.mf_weight * prediction + self.own_weight * own + self.popularity_weight * prior
+                scores[category] = (self.mf_weight * prediction + self.own_weight * own
+                                    + self.popularity_weight * prior)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [{"category": c, "score": float(s)} for c, s in ranked]
 
