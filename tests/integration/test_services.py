@@ -18,6 +18,20 @@ from tests.unit.factories import purchase
 pytestmark = pytest.mark.integration
 
 
+def listed_topics(admin: AdminClient, until, seconds: float = 30.0) -> set[str]:
+    """The topics the broker lists, asked again until `until(topics)` holds or `seconds` pass.
+
+    A broker answers metadata from a cache that learns of created and deleted topics a
+    moment after the call that made or deleted them returned.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        topics = set(admin.list_topics(timeout=10).topics)
+        if until(topics) or time.monotonic() >= deadline:
+            return topics
+        time.sleep(0.2)
+
+
 def test_ensure_topics_creates_once_and_refuses_a_partition_mismatch(settings):
     first = ensure_topics(settings)
     catalog = {settings.topic("offers"), settings.topic("campaigns")}
@@ -32,9 +46,7 @@ def test_ensure_topics_creates_once_and_refuses_a_partition_mismatch(settings):
     admin.create_topics([NewTopic(other.topic("purchases"), num_partitions=2, replication_factor=1)])[
         other.topic("purchases")
     ].result(timeout=30)
-    deadline = time.monotonic() + 30  # a fresh broker can answer metadata before it knows the topic
-    while other.topic("purchases") not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
-        time.sleep(0.2)
+    listed_topics(admin, lambda topics: other.topic("purchases") in topics)
     with pytest.raises(TopicMismatch, match="has 2 partitions"):
         ensure_topics(other)
     forget(other)
@@ -47,11 +59,7 @@ def test_delete_topics_takes_only_the_given_prefixes(settings):
     config = settings.kafka_client_config()
 
     assert set(delete_topics(config, [settings.topic_prefix])) == made
-    admin = AdminClient(config)
-    deadline = time.monotonic() + 30
-    while made & set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    left = set(admin.list_topics(timeout=10).topics)
+    left = listed_topics(AdminClient(config), lambda topics: not made & topics)
     assert not made & left and kept <= left
     assert delete_topics(config, [settings.topic_prefix]) == [] and delete_topics(config, [""]) == []
     forget(neighbour)
