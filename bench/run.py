@@ -55,7 +55,9 @@ MADE: list[str] = []
 
 
 def made(name: str) -> str:
-    MADE.append(name if name.endswith("-") else f"{name}-")
+    prefix = name if name.endswith("-") else f"{name}-"
+    if prefix not in MADE:  # an app id and its topic prefix are one name: deleted once
+        MADE.append(prefix)
     return name
 
 TARGETS = {
