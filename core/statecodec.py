@@ -16,6 +16,7 @@ exactly the state that was encoded (`decode(encode(s)) == s`).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,24 +53,17 @@ _OFFER_CATEGORY, _OFFER_STAGE = "offer_category_", "offer_stage_"
 
 
 class _Vectors:
-    """Feature vectors written once each, by identity first and by value second."""
+    """Feature vectors (as rows) written once each, by value."""
 
     def __init__(self) -> None:
-        self.rows: list[list[float]] = []
-        self._by_id: dict[int, int] = {}
-        self._by_value: dict[tuple, int] = {}
+        self.rows: list[tuple[float, ...]] = []
+        self._index: dict[tuple, int] = {}
 
-    def index(self, features: dict[str, float]) -> int:
-        found = self._by_id.get(id(features))
-        if found is not None:
-            return found
-        row = [features[name] for name in FEATURE_NAMES]
-        key = tuple(row)
-        found = self._by_value.get(key)
+    def index(self, row: tuple[float, ...]) -> int:
+        found = self._index.get(row)
         if found is None:
-            found = self._by_value[key] = len(self.rows)
+            found = self._index[row] = len(self.rows)
             self.rows.append(row)
-        self._by_id[id(features)] = found
         return found
 
 
@@ -88,47 +82,50 @@ def _offer_inputs(features: dict[str, float]) -> tuple[str, str, dict[str, float
     return category, stage, shares
 
 
-def _shape(label: PendingLabel) -> tuple[dict | None, tuple | None]:
-    """(customer feature vector, offer inputs) of a label's features, or (None, None): as they are.
+def _shape(label: PendingLabel) -> tuple[tuple | None, list]:
+    """(customer feature vector as a row, the label's wire row) or (None, the row with its features as they are).
 
     Worked out once per label object and kept on it (labels are immutable, and a customer's
-    pending labels outlive many batches), so re-encoding a state does not re-check them.
+    pending labels outlive many batches), so re-encoding a state does not re-check them;
+    the vector's index in the state's `f` is filled in per encode.
     """
     shape = label.__dict__.get("_wire")
     if shape is not None:
         return shape
     features = label.features
-    shape = (None, None)
+    vector, inputs = None, ()
     if features.keys() == _FEATURE_SET:
-        shape = (features, None)
+        vector = tuple([features[name] for name in FEATURE_NAMES])
     elif _FEATURE_SET <= features.keys():
-        inputs = _offer_inputs(features)
-        if inputs is not None:
+        offer_inputs = _offer_inputs(features)
+        if offer_inputs is not None:
             base = {name: features[name] for name in FEATURE_NAMES}
-            if offer_features(base, *inputs) == features:
-                shape = (base, inputs)
+            if offer_features(base, *offer_inputs) == features:
+                vector, inputs = tuple(base.values()), offer_inputs
+    row = [label.at, features if vector is None else None, label.prediction, label.deadline, label.baseline,
+           label.extra, label.ref, *inputs]
+    shape = (vector, row)
     object.__setattr__(label, "_wire", shape)
     return shape
 
 
 def _pending(label: PendingLabel, vectors: _Vectors) -> list:
-    row = [label.at, None, label.prediction, label.deadline, label.baseline, label.extra, label.ref]
-    base, inputs = _shape(label)
-    if base is None:
-        row[1] = label.features  # not a shape we know: as it is
-        return row
-    row[1] = vectors.index(base)
-    return row if inputs is None else [*row, *inputs]
+    vector, row = _shape(label)
+    if vector is None:
+        return row  # not a shape we know: its features as they are
+    row = row.copy()
+    row[1] = vectors.index(vector)
+    return row
 
 
-def _unpending(row: list, vectors: list[dict[str, float]]) -> PendingLabel:
+def _unpending(row: list, vectors: list[dict[str, float]], rows: list[tuple]) -> PendingLabel:
     at, features, prediction, deadline, baseline, extra, ref = row[:7]
     shape = None
     if isinstance(features, int):
+        inputs = tuple(row[7:10])
+        shape = (rows[features], [at, None, prediction, deadline, baseline, extra, ref, *inputs])
         base = vectors[features]
-        inputs = tuple(row[7:10]) if len(row) > 7 else None
-        features = base if inputs is None else offer_features(base, *inputs)
-        shape = (base, inputs)
+        features = offer_features(base, *inputs) if inputs else base
     label = PendingLabel(at=at, features=features, prediction=prediction, deadline=deadline, baseline=baseline,
                          extra=extra, ref=ref)
     if shape is not None:
@@ -157,7 +154,9 @@ def _undecision(row: list | dict) -> dict:
     return summary
 
 
+@functools.lru_cache(maxsize=65_536)
 def _epoch(text: Any) -> float | None:
+    """Cached: a customer's recent decisions are re-encoded with every change of their state."""
     try:
         at = datetime.fromisoformat(text).timestamp()
     except (TypeError, ValueError):
@@ -194,9 +193,10 @@ def decode(data: bytes | str | dict) -> CustomerState:
     values["customer_id"] = raw["c"]
     for short, name in COLLECTIONS.items():
         values[name] = raw.get(short) or ({} if name != "badges" else [])
-    vectors = [dict(zip(FEATURE_NAMES, row)) for row in raw.get("f", ())]
-    values["pending"] = {task: _unpending(row, vectors) for task, row in raw.get("p", {}).items()}
-    values["pending_offers"] = {key: _unpending(row, vectors) for key, row in raw.get("o", {}).items()}
+    rows = [tuple(row) for row in raw.get("f", ())]
+    vectors = [dict(zip(FEATURE_NAMES, row)) for row in rows]
+    values["pending"] = {task: _unpending(row, vectors, rows) for task, row in raw.get("p", {}).items()}
+    values["pending_offers"] = {key: _unpending(row, vectors, rows) for key, row in raw.get("o", {}).items()}
     values["recent_decisions"] = [_undecision(s) for s in raw.get("d", ())]
     values["reco"] = raw.get("r")
     return CustomerState(**values)
