@@ -10,7 +10,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 
 from schemas.campaigns import (
     OFFER_CONFIGS,
@@ -57,21 +57,36 @@ class Catalog(_Config):
 
     offers: list[OfferSnapshot]
     campaigns: list[Campaign]
+    # Lookups a decision makes for every campaign, worked out once (a catalog is frozen).
+    _offers: dict[str, OfferSnapshot] = PrivateAttr(default_factory=dict)
+    _configs: dict[str, tuple[Campaign, _Config]] = PrivateAttr(default_factory=dict)
+    _by_id: tuple[Campaign, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _links_resolve(self) -> Catalog:
         offers = {offer.offer_id: offer for offer in self.offers}
         for campaign in self.campaigns:
             check_campaign(campaign, offers)
+        self._offers = offers
+        self._configs = {c.campaign_id: (c, validate_offer_config(offers[c.offer_id].category, c.offer_config))
+                         for c in self.campaigns}
+        self._by_id = tuple(sorted(self.campaigns, key=lambda c: c.campaign_id))
         return self
 
     def offer(self, offer_id: str) -> OfferSnapshot:
-        return next(o for o in self.offers if o.offer_id == offer_id)
+        return self._offers[offer_id]
+
+    def by_id(self) -> tuple[Campaign, ...]:
+        """The campaigns in campaign id order (the order decisions consider them in)."""
+        return self._by_id
 
     def active(self) -> list[Campaign]:
         return [c for c in self.campaigns if c.status == "active"]
 
     def config(self, campaign: Campaign) -> _Config:
+        known = self._configs.get(campaign.campaign_id)
+        if known is not None and known[0] is campaign:
+            return known[1]
         return validate_offer_config(self.offer(campaign.offer_id).category, campaign.offer_config)
 
 

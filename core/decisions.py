@@ -122,7 +122,7 @@ class Decider:
         }
         options, blocked, held_out = [], {}, []
         shares = category_shares(state)
-        for campaign in sorted(self.catalog.campaigns, key=lambda c: c.campaign_id):
+        for campaign in self.catalog.by_id():
             cid = campaign.campaign_id
             if not campaign.live_at(when) or not campaign.runs_on(trigger):
                 continue
