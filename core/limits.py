@@ -10,6 +10,10 @@ Two implementations decide identically for the same sequence of calls:
 * `streams.redis_limits.RedisLimits` - production, one Lua script per `reserve`;
 * `MemoryLimits` (here) - the in-memory twin used by replay and unit tests.
 
+`reserve_many` takes several reservations at once and answers each exactly as
+`reserve` would, called for them one after the other in that order (Redis runs the
+scripts in one round trip); an answer may be the exception that reservation raised.
+
 Rules, checked per candidate in this order (the first failing one is the
 reason recorded in `Reservation.blocked`):
 
@@ -196,12 +200,20 @@ def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign
     return Reservation(Candidate(assignment_id, campaign_id, first.customer_id, first.at, first.day), True, {})
 
 
+# The arguments of one `reserve`: candidates, policy, decision.
+Request = tuple[Sequence[Candidate], ContactPolicy, "str | None"]
+
+
 class Limits(Protocol):
     """What the worker needs from offer limits. Implementations must be atomic per call."""
 
     async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
                       decision: str | None = None) -> Reservation:
         """Reserve the first candidate that passes every rule (see module docstring)."""
+        ...
+
+    async def reserve_many(self, requests: Sequence[Request]) -> list[Reservation | Exception]:
+        """`reserve` for each request in order, in one call; a failed one's answer is its exception."""
         ...
 
     async def usage(self, campaign_id: str, day: str | None = None) -> dict:
@@ -278,6 +290,9 @@ class MemoryLimits:
                 return build_reservation(candidates, i, False, blocked)
             blocked.append((i, reason))
         return build_reservation(candidates, None, False, blocked)
+
+    async def reserve_many(self, requests: Sequence[Request]) -> list[Reservation | Exception]:
+        return [await self.reserve(*request) for request in requests]
 
     async def usage(self, campaign_id: str, day: str | None = None) -> dict:
         day = day or utc_day(time.time())

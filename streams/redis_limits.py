@@ -53,6 +53,7 @@ import redis.asyncio as aioredis
 from core.limits import (
     CONTACT_KEEP,
     Candidate,
+    Request,
     ContactPolicy,
     Reservation,
     build_reservation,
@@ -209,11 +210,9 @@ class RedisLimits:
         return self._key("contact", _part(customer_id))
 
     # -- Limits -----------------------------------------------------------
-    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
-                      decision: str | None = None) -> Reservation:
-        candidates = list(candidates)
-        if not candidates:
-            return Reservation(None, False, {})
+    def _call(self, candidates: Sequence[Candidate], policy: ContactPolicy,
+              decision: str | None) -> tuple[list[str], list[str]]:
+        """The script's KEYS and ARGV for one reservation."""
         keys: list[str] = []
         args: list[str] = [str(len(candidates)), _opt(policy.max_offers), str(TTL_SECONDS), str(CONTACT_KEEP),
                            "0" if decision is None else "1"]
@@ -238,14 +237,48 @@ class RedisLimits:
             ]
         if decision is not None:
             keys.append(self._key("decided", _part(decision)))
-        _ = self.client
-        reply = await self._script(keys=keys, args=args)
+        return keys, args
+
+    @staticmethod
+    def _answer(candidates: Sequence[Candidate], reply: list) -> Reservation:
         if int(reply[1]) == 2:  # campaign ids cannot hold '|': the record is 'campaign|customer|at'
             assignment, campaign = str(reply[2]).split("|")[:2]
             return decided_before(candidates, assignment, campaign)
         chosen, already = int(reply[0]), bool(int(reply[1]))
         blocked = [(int(reply[j]) - 1, str(reply[j + 1])) for j in range(2, len(reply), 2)]
         return build_reservation(candidates, chosen - 1 if chosen else None, already, blocked)
+
+    async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
+                      decision: str | None = None) -> Reservation:
+        candidates = list(candidates)
+        if not candidates:
+            return Reservation(None, False, {})
+        keys, args = self._call(candidates, policy, decision)
+        _ = self.client
+        return self._answer(candidates, await self._script(keys=keys, args=args))
+
+    async def reserve_many(self, requests: Sequence[Request]) -> list[Reservation | Exception]:
+        """One round trip: a pipeline (not a transaction) of one script call per reservation.
+
+        Redis runs them in order, each atomically, so each answer is what `reserve` would
+        have answered in turn. A script that fails leaves its answer an exception and the
+        others standing; a connection that fails raises (the caller fails closed for all).
+        """
+        answers: list[Reservation | Exception | None] = []
+        sent: list[tuple[int, list[Candidate]]] = []
+        pipe = self.client.pipeline(transaction=False)
+        for candidates, policy, decision in requests:
+            candidates = list(candidates)
+            answers.append(None if candidates else Reservation(None, False, {}))
+            if candidates:
+                keys, args = self._call(candidates, policy, decision)
+                await self._script(keys=keys, args=args, client=pipe)  # queued, not sent
+                sent.append((len(answers) - 1, candidates))
+        if sent:
+            replies = await pipe.execute(raise_on_error=False)
+            for (i, candidates), reply in zip(sent, replies):
+                answers[i] = reply if isinstance(reply, Exception) else self._answer(candidates, reply)
+        return answers
 
     async def usage(self, campaign_id: str, day: str | None = None) -> dict:
         day = day or utc_day(time.time())

@@ -26,7 +26,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.limits import Candidate, ContactPolicy, MemoryLimits, utc_day
+from core.limits import Candidate, ContactPolicy, MemoryLimits, Reservation, utc_day
 from streams.redis_limits import RedisLimits
 from tests.unit.test_limits import (  # noqa: F401  (collected here, run on both implementations)
     DAY,
@@ -138,6 +138,41 @@ def test_twin_and_redis_decide_identically(redis_url, calls):
             await real.close()
 
     asyncio.run(run())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=sequences, cuts=st.lists(st.integers(1, 6), min_size=1, max_size=25))
+def test_reserving_many_at_once_answers_as_one_by_one(redis_url, calls, cuts):
+    """`reserve_many` on Redis (one pipeline) gives the twin's answers to the same calls in turn."""
+
+    async def run() -> None:
+        twin, real = MemoryLimits(), RedisLimits(redis_url, _namespace())
+        requests = [(candidates, contact, f"decision-{i % 7}" if i % 3 else None)
+                    for i, (candidates, contact) in enumerate(calls)]
+        try:
+            expected = [await twin.reserve(*request) for request in requests]
+            got, start = [], 0
+            for size in cuts * len(requests):
+                if start >= len(requests):
+                    break
+                got += await real.reserve_many(requests[start:start + size])
+                start += size
+            assert got == expected
+        finally:
+            await real.clear()
+            await real.close()
+
+    asyncio.run(run())
+
+
+async def test_reserving_many_fails_whole_when_redis_is_away():
+    store = RedisLimits("redis://127.0.0.1:1/0", _namespace())  # nothing listens on port 1
+    try:
+        with pytest.raises(redis.RedisError):
+            await store.reserve_many([([Candidate("a", "c", "u", T0)], ContactPolicy(), None)])
+        assert await store.reserve_many([([], ContactPolicy(), None)]) == [Reservation(None, False, {})]
+    finally:
+        await store.close()
 
 
 # -- concurrency: two processes, several tasks each, one budget ----------------------
