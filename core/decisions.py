@@ -29,6 +29,8 @@ from schemas.decisions import ConsideredOffer, DecisionTrace
 from schemas.offers import OfferAssignment, OfferSnapshot
 
 _DECISION_NAMESPACE = uuid.UUID("7f1d8e2a-4b3c-4d5e-8f60-646563697369")
+# The models whose versions an assignment names.
+ASSIGNMENT_MODELS = ("churn", "campaign_response", "next_best_offer")
 
 
 def in_control_group(customer_id: str, campaign_id: str, share: float) -> bool:
@@ -79,6 +81,8 @@ class Decision:
     profile: dict = field(default_factory=dict)
     # what the options were ranked from, to rebuild one the limits recall (`Decider.commit`)
     inputs: tuple = ()
+    # the versions of the models that ranked the options, for the assignment (`Decider.commit`)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def worth_tracing(self) -> bool:
@@ -142,8 +146,11 @@ class Decider:
         if self.policy == "random":
             seed = hashlib.blake2b(f"random|{state.customer_id}|{at!r}".encode(), digest_size=8).digest()
             random.Random(int.from_bytes(seed, "big")).shuffle(options)
+        # As the options were ranked: the limits may answer after later records have been learned from.
+        versions = self.models.versions() if options else {}
         return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
-                        scores, profile, (features, shares, state.avg_basket))
+                        scores, profile, (features, shares, state.avg_basket),
+                        {name: versions[name] for name in ASSIGNMENT_MODELS} if options else {})
 
     def _option(self, campaign: Campaign, window: str, customer_id: str, features: dict[str, float],
                 shares: dict[str, float], avg_basket: float) -> Option:
@@ -182,7 +189,7 @@ class Decider:
         when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
         if chosen is not None:
             campaign = chosen.campaign
-            versions = self.models.versions()
+            versions = decision.versions or self.models.versions()
             expires = when + timedelta(days=campaign.expires_after_days)
             assignment = OfferAssignment(
                 assignment_id=chosen.assignment_id,
@@ -193,7 +200,7 @@ class Decider:
                 offer_config=campaign.offer_config,
                 scores={**decision.scores, "campaign_response": round(chosen.propensity, 6),
                         "expected_value": round(chosen.expected_value, 4)},
-                model_versions={name: versions[name] for name in ("churn", "campaign_response", "next_best_offer")},
+                model_versions={name: versions[name] for name in ASSIGNMENT_MODELS},
                 reason=(f"{campaign.name}: best expected value of {len(decision.options)} eligible "
                         f"({decision.trigger}); audience {campaign.audience.describe()}"),
                 trigger_event_id=decision.trigger_event_id or f"sweep@{when.isoformat()}",
