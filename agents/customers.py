@@ -6,9 +6,10 @@ then sweep the labels that fell due in its partition (a tick only sweeps). One a
 not one per topic, so no two coroutines ever hold the same customer's state at once.
 
 Per batch, not per record: each changed customer's state is written to the table once
-(`BatchStates`), the served scores go to Redis in one call (a Lua script), and the outputs go
-through one confluent-kafka producer (`Outbox`) that must deliver them all before
-Faust commits the offsets of their records. The learning inside the core stays per
+(`BatchStates`), the served scores go to Redis in one call (a Lua script), offer decisions
+reserve their budgets and caps together (up to `reserve_together` in one round trip, see
+`Processor`), and the outputs go through one confluent-kafka producer (`Outbox`) that must
+deliver them all before Faust commits the offsets of their records. The learning inside the core stays per
 record, in consumption order, so batching changes nothing that replay would compute
 differently.
 """
@@ -52,6 +53,7 @@ async def process_customers(stream):
 async def handle_batch(batch) -> None:
     started = time.perf_counter()
     served: dict[str, dict] = {}
+    results: list[Result] = []  # in consumption order, until the processor holds no decision
     states.begin(batch)
     handled = []
     for event in batch:
@@ -74,8 +76,14 @@ async def handle_batch(batch) -> None:
                 await dead_letters.send(message, result.failure, kind="processing")
             else:
                 counters.processed[message.topic] += 1
-                _emit(result, served)
-        await _sweep(message.partition, served)
+                results.append(result)
+        await _sweep(message.partition, results, served)
+        if not processor.holding:
+            _emit_all(results, served)
+        if states.full:  # a state is written only after the outputs of the records it holds
+            await _settle(results, served)
+            states.write_back()
+    await _settle(results, served)
     states.write_back()
     await _serve(served)
     outbox.serve()
@@ -88,16 +96,31 @@ async def handle_batch(batch) -> None:
             counters.mark_handled(topic)
 
 
-async def _sweep(partition: int, served: dict[str, dict]) -> None:
+async def _sweep(partition: int, results: list[Result], served: dict[str, dict]) -> None:
     """Sweep in chunks: when the watermark jumps, a partition can have thousands of customers due."""
     while True:
         result = await processor.sweep(partition, limit=SWEEP_CHUNK)
-        _emit(result, served)
+        results.append(result)
+        if not result.more:
+            return
+        await _settle(results, served)
         if len(served) >= SWEEP_CHUNK:
             await _serve(served)
             served.clear()
-        if not result.more:
-            return
+        if states.full:
+            states.write_back()
+
+
+async def _settle(results: list[Result], served: dict[str, dict]) -> None:
+    """Reserve the decisions held (one round trip to Redis), then queue every result's outputs in order."""
+    await processor.settle()
+    _emit_all(results, served)
+
+
+def _emit_all(results: list[Result], served: dict[str, dict]) -> None:
+    for result in results:
+        _emit(result, served)
+    results.clear()
 
 
 def _emit(result: Result, served: dict[str, dict]) -> None:

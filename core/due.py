@@ -40,6 +40,10 @@ class DueIndex:
             self.live[customer_id] = deadline
             heapq.heappush(self.heaps[partition], (deadline, customer_id))
 
+    def deadline(self, customer_id: str) -> float | None:
+        """The customer's live deadline: the watermark passing it pops them."""
+        return self.live.get(customer_id)
+
     def pop_due(self, partition: int, watermark: float, limit: int | None = None) -> list[str]:
         """Customers of `partition` whose live deadline is at or before `watermark`, by deadline then id.
 

@@ -10,6 +10,7 @@ its in-memory twin) is the driver's business: it passes `load`, `save` and `limi
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +18,7 @@ from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
 from core.partitioning import partition_of
-from core.state import CustomerState
+from core.state import DAY, CustomerState
 from schemas import InvalidEvent, decode
 from schemas.decisions import DecisionTrace
 from schemas.offers import BadgeAward, OfferAssignment
@@ -43,6 +44,7 @@ class Result:
     limits_errors: int = 0
     redelivered: bool = False  # the customer's state had applied this record already: nothing done
     more: bool = False  # a sweep stopped at its limit: more customers of the partition are due
+    waiting: int = 0  # outcomes not in it yet: they wait for `Processor.settle` (see `Processor`)
 
     def add(self, outcome: Outcome, as_of: str) -> None:
         self.assignments.extend(outcome.assignments)
@@ -59,7 +61,32 @@ def served_scores(outcome: Outcome, as_of: str) -> dict[str, str | float]:
     return {**outcome.scores, "churn_risk_band": outcome.risk_band, "as_of": as_of}
 
 
+@dataclass
+class _Waiting:
+    """An outcome not yet in its result: a decision waiting for the limits, or one queued behind it."""
+
+    result: Result
+    outcome: Outcome
+    as_of: str | None  # None: nothing for the result (a sweep that changed nothing worth serving)
+    applied: tuple[str, int] | None = None  # (topic, offset) the state records once committed
+    request: tuple | None = None  # (candidates, reservation key) when it waits for the limits
+
+
 class Processor:
+    """Drives the engine for one record or one sweep: load, step, decide, reserve, commit, save.
+
+    With `hold` > 0, decisions do not wait for the limits one by one: up to `hold` of
+    them are reserved together by `settle`, in one call (`Limits.reserve_many`, one round
+    trip to Redis). Meanwhile the records go on; what they produce waits in order behind
+    the first decision held, so a result is complete, and its outputs in replay's order,
+    once `result.waiting` is 0. Nothing a held decision changes is read before it is
+    settled: a record or a sweep that loads a customer with a decision held settles
+    first, and so does a sweep whose watermark could reach that customer's next deadline.
+    The reservations answer as one by one in the same order would, the models' versions
+    are taken when the options are ranked, so the outputs and states are replay's. The
+    driver calls `settle` before it emits or writes anything (`holding` says when to).
+    """
+
     def __init__(
         self,
         engine: LoyaltyEngine,
@@ -68,6 +95,7 @@ class Processor:
         limits: Limits,
         policy: ContactPolicy | None = None,
         partitions: int = 1,
+        hold: int = 0,
     ) -> None:
         self.engine = engine
         self.load = load
@@ -76,6 +104,18 @@ class Processor:
         self.policy = policy or ContactPolicy(max_offers=None)
         self.partitions = partitions
         self.due = DueIndex()
+        self.hold = hold
+        self._queue: list[_Waiting] = []
+        self._held = 0
+        self._customers: set[str] = set()  # those with a decision held
+        # partition -> the earliest deadline a held decision could leave one of its customers with,
+        # where that is before the deadline the index holds for them
+        self._earliest: dict[int, float] = {}
+
+    @property
+    def holding(self) -> bool:
+        """Outcomes wait for `settle`."""
+        return bool(self._queue)
 
     async def process(self, kind: str, key: bytes | None, value: bytes | None, offset: int | None = None) -> Result:
         """`kind` is the base topic name (purchases, engagements, payments).
@@ -97,6 +137,8 @@ class Processor:
             return Result(invalid=f"undecodable ({type(error).__name__}): {error}")
         step = {"purchases": self.engine.on_purchase, "engagements": self.engine.on_engagement,
                 "payments": self.engine.on_payment}[kind]
+        if event.customer_id in self._customers:
+            await self.settle()
         try:
             state = self.load(event.customer_id)
             # A record the state holds already is done, whatever the checks below would say now.
@@ -111,12 +153,7 @@ class Processor:
             log.exception("processing failed")
             return Result(failure=f"{type(error).__name__}: {error}")
         result = Result()
-        outcome = await self._decide(outcome, result)
-        state = outcome.state
-        if offset is not None:
-            state = state.evolve(applied={**state.applied, kind: offset})
-        self._store(state)
-        result.add(outcome, event.occurred_at.isoformat())
+        await self._decide(outcome, result, event.occurred_at.isoformat(), None if offset is None else (kind, offset))
         return result
 
     async def sweep(self, partition: int, limit: int | None = None) -> Result:
@@ -127,9 +164,13 @@ class Processor:
         swept push only deadlines past the watermark, which this sweep does not reach.
         """
         result = Result()
+        if self._earliest.get(partition, math.inf) <= self.engine.watermark:
+            await self.settle()
         due = self.due.pop_due(partition, self.engine.watermark, limit)
         result.more = limit is not None and len(due) == limit
         for customer_id in due:
+            if customer_id in self._customers:
+                await self.settle()
             state = self.load(customer_id)
             if state is None:
                 continue
@@ -141,30 +182,87 @@ class Processor:
                     current = self.engine.current(outcome.state)
                     outcome = Outcome(outcome.state, current.scores, current.risk_band, (), outcome.examples,
                                       outcome.decision)
-            outcome = await self._decide(outcome, result)
-            self._store(outcome.state)
-            if outcome.examples or outcome.decision is not None:
-                result.add(outcome, self.engine.as_of())
+            worth = bool(outcome.examples) or outcome.decision is not None
+            await self._decide(outcome, result, self.engine.as_of() if worth else None)
         return result
 
-    async def _decide(self, outcome: Outcome, result: Result) -> Outcome:
+    async def _decide(self, outcome: Outcome, result: Result, as_of: str | None,
+                      applied: tuple[str, int] | None = None) -> None:
+        """Reserve and commit the outcome's decision, save the state, put the outcome in `result`."""
         decision = outcome.decision
-        if decision is None:
-            return outcome
-        reservation: Reservation | None = Reservation(chosen=None, already=False, blocked={})
-        if decision.options:
+        request = None
+        if decision is not None and decision.options:
             # The decision an event led to is remembered with the limits, keyed by the event:
             # if the event comes again after a crash, the same offer comes out, even if models
             # restored from an older snapshot would now rank or filter the campaigns otherwise.
             event = decision.trigger_event_id
-            key = None if event is None else f"{decision.customer_id}|{event}"
+            request = (decision.candidates(), None if event is None else f"{decision.customer_id}|{event}")
+        if request is not None and self.hold:
+            self._queue.append(_Waiting(result, outcome, as_of, applied, request))
+            result.waiting += 1
+            self._held += 1
+            # The earliest deadline the committed state can have: its own or the offer's expiry. If
+            # it is before the one the index holds for the customer, no entry would wake the sweep.
+            expiry = min(o.campaign.expires_after_days for o in decision.options) * DAY
+            due = outcome.state.due_at()
+            deadline = min(math.inf if due is None else due, decision.at + expiry)
+            indexed = self.due.deadline(decision.customer_id)
+            if indexed is None or deadline < indexed:
+                partition = self.partition(decision.customer_id)
+                self._earliest[partition] = min(self._earliest.get(partition, math.inf), deadline)
+            self._customers.add(decision.customer_id)
+            if self._held >= self.hold:
+                await self.settle()
+            return
+        reservation: Reservation | None = Reservation(chosen=None, already=False, blocked={})
+        if request is not None:
             try:
-                reservation = await self.limits.reserve(decision.candidates(), self.policy, key)
+                reservation = await self.limits.reserve(request[0], self.policy, request[1])
             except Exception as error:  # noqa: BLE001 - fail closed: no offer the limits did not confirm
                 log.warning("limits unavailable, no offer for %s: %s", decision.customer_id, error)
                 result.limits_errors += 1
                 reservation = None
-        return self.engine.commit(outcome, reservation)
+        self._commit(_Waiting(result, outcome, as_of, applied), reservation)
+
+    def _commit(self, waiting: _Waiting, reservation: Reservation | None) -> None:
+        outcome = self.engine.commit(waiting.outcome, reservation)
+        state = outcome.state
+        if waiting.applied is not None:
+            kind, offset = waiting.applied
+            state = state.evolve(applied={**state.applied, kind: offset})
+        self._store(state)
+        if waiting.as_of is None:
+            return
+        if self._queue:  # behind a held decision: its place in the outputs comes later
+            self._queue.append(_Waiting(waiting.result, outcome, waiting.as_of))
+            waiting.result.waiting += 1
+        else:
+            waiting.result.add(outcome, waiting.as_of)
+
+    async def settle(self) -> None:
+        """Reserve the held decisions in one call, commit them, and complete the results waiting, in order."""
+        if not self._queue:
+            return
+        queue, self._queue, self._held = self._queue, [], 0
+        self._customers.clear()
+        self._earliest.clear()
+        requests = [(w.request[0], self.policy, w.request[1]) for w in queue if w.request is not None]
+        try:
+            answers = await self.limits.reserve_many(requests)
+        except Exception as error:  # noqa: BLE001 - fail closed: no offer the limits did not confirm
+            answers = [error] * len(requests)
+        answer = iter(answers)
+        for waiting in queue:
+            waiting.result.waiting -= 1
+            if waiting.request is None:
+                waiting.result.add(waiting.outcome, waiting.as_of)
+                continue
+            reservation = next(answer)
+            if isinstance(reservation, Exception):
+                log.warning("limits unavailable, no offer for %s: %s", waiting.outcome.state.customer_id, reservation)
+                waiting.result.limits_errors += 1
+                reservation = None
+            self._commit(waiting, reservation)
 
     def _store(self, state: CustomerState) -> None:
         self.save(state)

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(
         default=0.002, gt=0, description="Longest a batch waits to fill (an upper bound added to each record's latency)."
     )
+    # Offer decisions whose budgets and caps are reserved with Redis together, in one round
+    # trip, instead of one by one (the same answers: see `core.processing.Processor`).
+    reserve_together: int = Field(
+        default=64, ge=0, description="Most offer decisions reserved with Redis in one round trip (0: one by one).",
+    )
     switch_interval_ms: float = Field(
         default=5.0, gt=0,
         description="Python's thread switch interval: lower hands records from Faust's consumer thread to the agent "

@@ -53,8 +53,9 @@ class BatchStates:
     they belong to may have been another worker's meanwhile.
 
     When the watermark jumps, one sweep can make thousands of customers due at once:
-    past `spill_at` changed states, `save` writes back early, so the memory a batch holds
-    stays bounded however many customers it touches.
+    past `spill_at` changed states (`full`), the agent writes back early, once it has queued
+    the outputs of the records those states hold, so the memory a batch holds stays
+    bounded however many customers it touches.
 
     The store of a partition is chosen by the current event (RocksDB keeps one database
     per partition), so each write runs with an event of that partition as the current one.
@@ -96,8 +97,11 @@ class BatchStates:
     def save(self, state: CustomerState) -> None:
         self.cache[state.customer_id] = state
         self.changed.add(state.customer_id)
-        if len(self.changed) >= self.spill_at:
-            self.write_back()
+
+    @property
+    def full(self) -> bool:
+        """`spill_at` states changed: time to write back early (once their records' outputs are queued)."""
+        return len(self.changed) >= self.spill_at
 
     def write_back(self) -> int:
         """Write every changed state (and forget the cached ones)."""

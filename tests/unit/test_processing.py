@@ -1,6 +1,8 @@
 import asyncio
 
-from core import EngineConfig, LoyaltyEngine, load_catalog, population
+import pytest
+
+from core import Catalog, EngineConfig, LoyaltyEngine, load_catalog, population
 from core.limits import ContactPolicy, MemoryLimits
 from core.partitioning import partition_of
 from core.processing import Processor
@@ -81,3 +83,67 @@ def test_a_record_the_state_holds_already_is_not_judged_again_by_the_time_gate()
     assert first.invalid is None and not first.redelivered
     assert again.redelivered and again.invalid is None
     assert other.invalid is not None and "behind" in other.invalid  # a record it does not hold is judged
+
+
+class _CountedLimits(MemoryLimits):
+    """The in-memory limits, counting how many reservations each call carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    async def reserve(self, *args, **kwargs):
+        self.calls.append(1)
+        return await super().reserve(*args, **kwargs)
+
+    async def reserve_many(self, requests):
+        self.calls.append(len(requests))
+        return [await MemoryLimits.reserve(self, *request) for request in requests]
+
+
+def _drive_batches(records, hold, batch, catalog):
+    """As the live agent does: per record, process then sweep its partition; every `batch` records,
+    settle the held decisions and only then take the results, in order, and their states."""
+    engine = LoyaltyEngine(catalog, config=EngineConfig())
+    states, limits = {}, _CountedLimits()
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits,
+                          ContactPolicy(max_offers=3, window_days=7), partitions=2, hold=hold)
+    outputs, results = [], []
+
+    def take():
+        for result in results:
+            assert result.waiting == 0
+            outputs.extend(a.model_dump_json() for a in result.assignments)
+            outputs.extend(t.model_dump_json() for t in result.traces)
+            outputs.extend(f"{c}:{sorted(v.items())}" for c, v in result.scores)
+        results.clear()
+
+    async def run():
+        for i, (topic, key, value) in enumerate(records):
+            results.append(await processor.process(topic, key, value, offset=i))
+            results.append(await processor.sweep(partition_of(key, 2)))
+            if (i + 1) % batch == 0:
+                await processor.settle()
+                take()
+        await processor.settle()
+        take()
+
+    asyncio.run(run())
+    return outputs, states, limits.calls
+
+
+@pytest.mark.parametrize("expires_after_days", [None, 0.05])
+def test_decisions_held_for_one_call_to_the_limits_give_what_one_by_one_gives(expires_after_days):
+    """With offers that expire within a batch too: their labels fall due before the batch settles."""
+    catalog = load_catalog(None)
+    if expires_after_days is not None:
+        catalog = Catalog(offers=catalog.offers, campaigns=[
+            c.model_copy(update={"expires_after_days": expires_after_days}) for c in catalog.campaigns])
+    _, events = population.generate(customers=60, days=90, seed=11)
+    records = [(population.topic_of(e), e.customer_id.encode(), e.model_dump_json().encode()) for e in events]
+    alone, alone_states, alone_calls = _drive_batches(records, 0, 1, catalog)
+    held, held_states, held_calls = _drive_batches(records, 16, 200, catalog)
+    assert set(alone_calls) == {1} and max(held_calls) > 1  # decisions were held and reserved together
+    assert sum(held_calls) == len(alone_calls) > 50
+    assert any('"assignment_id"' in o for o in alone)
+    assert held == alone and held_states == alone_states
