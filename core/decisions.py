@@ -147,10 +147,12 @@ class Decider:
             seed = hashlib.blake2b(f"random|{state.customer_id}|{at!r}".encode(), digest_size=8).digest()
             random.Random(int.from_bytes(seed, "big")).shuffle(options)
         # As the options were ranked: the limits may answer after later records have been learned from.
-        versions = self.models.versions() if options else {}
+        versions = {}
+        if options:
+            ranked_by = self.models.versions()
+            versions = {name: ranked_by[name] for name in ASSIGNMENT_MODELS}
         return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
-                        scores, profile, (features, shares, state.avg_basket),
-                        {name: versions[name] for name in ASSIGNMENT_MODELS} if options else {})
+                        scores, profile, (features, shares, state.avg_basket), versions)
 
     def _option(self, campaign: Campaign, window: str, customer_id: str, features: dict[str, float],
                 shares: dict[str, float], avg_basket: float) -> Option:
@@ -189,7 +191,6 @@ class Decider:
         when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
         if chosen is not None:
             campaign = chosen.campaign
-            versions = decision.versions or self.models.versions()
             expires = when + timedelta(days=campaign.expires_after_days)
             assignment = OfferAssignment(
                 assignment_id=chosen.assignment_id,
@@ -200,7 +201,7 @@ class Decider:
                 offer_config=campaign.offer_config,
                 scores={**decision.scores, "campaign_response": round(chosen.propensity, 6),
                         "expected_value": round(chosen.expected_value, 4)},
-                model_versions={name: versions[name] for name in ASSIGNMENT_MODELS},
+                model_versions=decision.versions,
                 reason=(f"{campaign.name}: best expected value of {len(decision.options)} eligible "
                         f"({decision.trigger}); audience {campaign.audience.describe()}"),
                 trigger_event_id=decision.trigger_event_id or f"sweep@{when.isoformat()}",

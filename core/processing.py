@@ -222,22 +222,23 @@ class Processor:
                 log.warning("limits unavailable, no offer for %s: %s", decision.customer_id, error)
                 result.limits_errors += 1
                 reservation = None
-        self._commit(_Waiting(result, outcome, as_of, applied), reservation)
+        self._commit(result, outcome, as_of, applied, reservation)
 
-    def _commit(self, waiting: _Waiting, reservation: Reservation | None) -> None:
-        outcome = self.engine.commit(waiting.outcome, reservation)
+    def _commit(self, result: Result, outcome: Outcome, as_of: str | None, applied: tuple[str, int] | None,
+                reservation: Reservation | None) -> None:
+        outcome = self.engine.commit(outcome, reservation)
         state = outcome.state
-        if waiting.applied is not None:
-            kind, offset = waiting.applied
+        if applied is not None:
+            kind, offset = applied
             state = state.evolve(applied={**state.applied, kind: offset})
         self._store(state)
-        if waiting.as_of is None:
+        if as_of is None:
             return
         if self._queue:  # behind a held decision: its place in the outputs comes later
-            self._queue.append(_Waiting(waiting.result, outcome, waiting.as_of))
-            waiting.result.waiting += 1
+            self._queue.append(_Waiting(result, outcome, as_of))
+            result.waiting += 1
         else:
-            waiting.result.add(outcome, waiting.as_of)
+            result.add(outcome, as_of)
 
     async def settle(self) -> None:
         """Reserve the held decisions in one call, commit them, and complete the results waiting, in order."""
@@ -262,7 +263,7 @@ class Processor:
                 log.warning("limits unavailable, no offer for %s: %s", waiting.outcome.state.customer_id, reservation)
                 waiting.result.limits_errors += 1
                 reservation = None
-            self._commit(waiting, reservation)
+            self._commit(waiting.result, waiting.outcome, waiting.as_of, waiting.applied, reservation)
 
     def _store(self, state: CustomerState) -> None:
         self.save(state)
