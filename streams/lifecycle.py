@@ -9,6 +9,7 @@ import time
 
 from core import statecodec
 from streams.app import app
+from streams.logs import drop_spinner
 from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states
 from streams.tables import customers
 
@@ -22,6 +23,8 @@ async def _after_recovery(sender, **kwargs) -> None:
     # Sent after the tables of the new assignment are recovered, before agents resume.
     # Before any record is processed: offsets commit only once our own producer delivered.
     outbox.deliver_before_commits(app.producer)
+    # Faust's start-up spinner is done: its DEBUG root logger would build a record for every debug call.
+    drop_spinner()
     # Each input partition from its committed offset, in order, none skipped (streams.ordering).
     in_order.guard(app.consumer)
     if not ready["restored"]:
