@@ -9,6 +9,7 @@ import time
 
 from core import statecodec
 from streams.app import app
+from streams.collector import collect_all, young_only
 from streams.logs import drop_spinner
 from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states
 from streams.tables import customers
@@ -71,6 +72,16 @@ async def _read_again_what_was_dropped() -> None:
 async def _save_snapshot() -> None:
     if ready["restored"]:
         await _save("periodic")
+
+
+@app.timer(interval=settings.gc_full_every_seconds)
+async def _collect_all() -> None:
+    # Garbage cycles among what young collections froze (streams.collector).
+    if young_only():
+        started = time.perf_counter()
+        found = collect_all()
+        log.info("garbage collection of every object: %d unreachable, %.0f ms", found,
+                 (time.perf_counter() - started) * 1000)
 
 
 @app.on_before_shutdown.connect

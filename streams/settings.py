@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         description="Python's thread switch interval: lower hands records from Faust's consumer thread to the agent "
         "sooner, at some throughput (5 is Python's own default).",
     )
+    # The cyclic garbage collector (streams.collector): its pauses stall every record in flight.
+    gc_young_objects: int = Field(
+        default=5000, ge=0,
+        description="Objects allocated between two garbage collections, whose survivors are then frozen "
+        "(0: Python's generations, the youngest at 50,000 objects).",
+    )
+    gc_full_every_seconds: float = Field(
+        default=600.0, gt=0, description="How often every object is walked once, for garbage cycles among the frozen.",
+    )
     producer_linger_ms: float = Field(default=5.0, ge=0, description="How long the output producer waits to fill a request.")
     session_timeout_seconds: float = Field(
         default=10.0, ge=6, le=300,
