@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 
 import faust
 
-from streams.collector import collect_young_only
+from streams.collector import collect_by_generations
 from streams.scheduling import OldestFirst
 from streams.settings import get_settings
 
 settings = get_settings()
-# A batch allocates (and frees) hundreds of thousands of small objects; collecting the
-# youngest generation every 700 allocations spent a tenth of the worker's time, and a
-# youngest generation of 50,000 stalled the worker for up to 88 ms: by default, short
-# young collections whose survivors are frozen (streams.collector).
-gc.set_threshold(50_000, 20, 100)
-collect_young_only(settings.gc_young_objects)
+# A batch allocates (and frees) hundreds of thousands of small objects: start-up and
+# recovery collect with the youngest generation at 50,000 objects, record processing
+# with short young collections whose survivors are frozen (streams.collector, lifecycle).
+collect_by_generations()
 # Faust's consumer runs in a thread of its own; while the agent computes, each hand-over
 # of fetched records waits for the interpreter to switch threads (a setting: see README).
 sys.setswitchinterval(settings.switch_interval_ms / 1000)

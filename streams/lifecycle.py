@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 
 from core import statecodec
 from streams.app import app
-from streams.collector import collect_all, young_only
+from streams.collector import collect_all, collect_by_generations, collect_young_only, young_only
 from streams.logs import drop_spinner
 from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states
 from streams.tables import customers
@@ -44,9 +43,10 @@ async def _after_recovery(sender, **kwargs) -> None:
     indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
     ready["customers"] = indexed
     # What is alive now (models, catalog, the due index) stays alive: out of the cyclic
-    # collector's scans, which otherwise walk it again and again as batches allocate.
-    gc.collect()
-    gc.freeze()
+    # collector's scans, which otherwise walk it again and again as batches allocate; and
+    # from here on, short young collections whose survivors are frozen (streams.collector).
+    collect_all()
+    collect_young_only(settings.gc_young_objects)
     log.info("label deadlines indexed for %d customers in %.1f s", indexed, time.monotonic() - started)
     ready["value"] = True
 
@@ -55,6 +55,7 @@ async def _after_recovery(sender, **kwargs) -> None:
 async def _rebalancing(sender, revoked, **kwargs) -> None:
     ready["value"] = False
     states.forget()
+    collect_by_generations()  # a recovery may follow: its garbage cycles are not to be frozen
 
 
 @app.timer(interval=2.0)

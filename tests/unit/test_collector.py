@@ -4,7 +4,7 @@ import gc
 
 import pytest
 
-from streams.collector import collect_all, collect_young_only, young_only
+from streams.collector import GENERATIONS, collect_all, collect_by_generations, collect_young_only, young_only
 
 
 @pytest.fixture
@@ -53,10 +53,13 @@ def test_collect_all_finds_the_cycles_that_were_frozen_and_freezes_what_lives(co
     assert gc.get_freeze_count() > 0 and gc.get_count()[0] < 100
 
 
-def test_zero_leaves_the_collector_as_it_was(collector):
-    threshold = gc.get_threshold()
+def test_generations_again_after_young_only_and_with_zero(collector):
+    collect_young_only(100)
+    collect_by_generations()
+    assert not young_only() and gc.get_threshold() == GENERATIONS
+    collect_young_only(100)
     collect_young_only(0)
-    assert not young_only() and gc.get_threshold() == threshold
+    assert not young_only() and gc.get_threshold() == GENERATIONS
 
 
 def test_calling_it_twice_adds_one_callback(collector):
