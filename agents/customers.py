@@ -24,9 +24,9 @@ from core.processing import Result
 from schemas import encode
 from schemas.headers import headers_for
 from schemas.topics import CUSTOMER_EVENTS
-from streams import topics
+from streams.kafka import topics
 from streams.app import app
-from streams.metrics import record_latency
+from streams.web.metrics import record_latency
 from streams.runtime import counters, dead_letters, in_order, outbox, processor, scores, settings, states
 
 log = logging.getLogger("loyalty.agents")

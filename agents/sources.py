@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from schemas import InvalidEvent, encode
 from schemas.headers import headers_for
-from schemas.mapping import SourceMapping, load_mappings, to_canonical
-from streams import topics
+from sources.mapping import SourceMapping, load_mappings, to_canonical
+from streams.kafka import topics
 from streams.app import app, settings
 from streams.runtime import counters, dead_letters
 

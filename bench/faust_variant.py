@@ -13,7 +13,7 @@ from pathlib import Path
 
 import faust
 
-from streams.scheduling import OldestFirst
+from streams.kafka.scheduling import OldestFirst
 from variant_common import TOPICS, FinishLine
 from variant_common import arguments as common_arguments
 

@@ -12,8 +12,8 @@ from core.processing import Processor
 from core.state import CustomerState
 from faust_variant import TOPICS, FinishLine, arguments, make_app, raw_topic, run
 from schemas import encode
-from streams.redis_limits import RedisLimits
-from streams.redis_store import RedisScoreStore
+from streams.redis.limits import RedisLimits
+from streams.redis.scores import RedisScoreStore
 
 args = arguments(__doc__)
 app = make_app(args)

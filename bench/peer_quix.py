@@ -16,8 +16,8 @@ producer.
 
 Engine config, contact policy and catalog are the live worker's (`streams.runtime`),
 built from the same `streams.settings`. `--limits redis` (default) runs the project's
-own Lua script and key layout (`streams.redis_limits.RedisLimits`) and score hashes
-(`streams.redis_store.RedisScoreStore`) over a synchronous `redis.Redis`, namespaced
+own Lua script and key layout (`streams.redis.limits.RedisLimits`) and score hashes
+(`streams.redis.scores.RedisScoreStore`) over a synchronous `redis.Redis`, namespaced
 by the group; `--limits memory` uses no Redis at all
 (`core.limits.MemoryLimits`, and scores are not served). Either way nothing suspends,
 so the async `Processor` is driven without an event loop (`run_sync`).
@@ -63,8 +63,8 @@ from core.processing import Processor, Result
 from core.state import CustomerState
 from schemas import DeadLetter, encode
 from schemas.headers import headers_for
-from streams.redis_limits import RESERVE_LUA, RedisLimits  # redis only, no Faust
-from streams.redis_store import RedisScoreStore  # redis only, no Faust
+from streams.redis.limits import RESERVE_LUA, RedisLimits  # redis only, no Faust
+from streams.redis.scores import RedisScoreStore  # redis only, no Faust
 from streams.settings import Settings, get_settings  # pydantic-settings only, no Faust
 from variant_common import AT_EXIT, FinishLine, arguments, fail, say, topics
 
@@ -258,7 +258,7 @@ def emit(result: Result) -> list[Output]:
 
 
 def dead_letter(context, key: bytes | None, value: bytes | None, timestamp: int, error: str, kind: str) -> Output:
-    """As `streams.deadletters.DeadLetterSink.send`."""
+    """As `streams.kafka.deadletters.DeadLetterSink.send`."""
     letter = DeadLetter.build(topic=context.topic, partition=context.partition, offset=context.offset, key=key,
                               value=value, error=error, kind=kind, record_timestamp=timestamp / 1000)
     tally["dead_letters"] += 1

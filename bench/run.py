@@ -37,13 +37,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import EngineConfig, LoyaltyEngine, load_catalog, population, statecodec  # noqa: E402
+from core import EngineConfig, LoyaltyEngine, load_catalog, statecodec  # noqa: E402
+from sim import population  # noqa: E402
 from core.limits import ContactPolicy  # noqa: E402
 from core.partitioning import partition_of  # noqa: E402
 from core.replay import Replay  # noqa: E402
 from schemas import LineItem, PurchaseEvent  # noqa: E402
-from streams.admin import delete_topics, ensure_topics  # noqa: E402
-from streams.redis_store import delete_namespace  # noqa: E402
+from streams.kafka.admin import delete_topics, ensure_topics  # noqa: E402
+from streams.redis.scores import delete_namespace  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 BENCH = ROOT / "bench"

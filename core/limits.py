@@ -7,7 +7,7 @@ so two workers running at once can never overspend a budget.
 
 Two implementations decide identically for the same sequence of calls:
 
-* `streams.redis_limits.RedisLimits` - production, one Lua script per `reserve`;
+* `streams.redis.limits.RedisLimits` - production, one Lua script per `reserve`;
 * `MemoryLimits` (here) - the in-memory twin used by replay and unit tests.
 
 `reserve_many` takes several reservations at once and answers each exactly as

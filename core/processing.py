@@ -123,7 +123,7 @@ class Processor:
         With the record's `offset`, the customer's state remembers it: after a crash the
         records since the last committed offset come again, and those whose effect the
         restored state already holds are recognised and skipped (their outputs were
-        delivered before that state was: see `streams.outbox`).
+        delivered before that state was: see `streams.kafka.outbox`).
         """
         try:
             event = decode(MODELS[kind], value)

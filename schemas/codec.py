@@ -33,7 +33,7 @@ M = TypeVar("M", bound=BaseModel)
 
 # Largest record value an inbound event may have. See the module docstring for why 128 KiB.
 MAX_EVENT_BYTES = 128 * 1024
-# Largest vendor payload (POS source topics, `schemas.mapping`): vendors carry their own fields
+# Largest vendor payload (POS source topics, `sources.mapping`): vendors carry their own fields
 # (taxes, tenders, line detail) that we do not control or read, so they get twice as much.
 MAX_SOURCE_BYTES = 256 * 1024
 # Deepest JSON nesting read; pydantic-core's JSON parser stops there by itself.

@@ -8,7 +8,7 @@ from pathlib import Path
 import faust
 
 from streams.collector import collect_by_generations
-from streams.scheduling import OldestFirst
+from streams.kafka.scheduling import OldestFirst
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -27,7 +27,7 @@ app = faust.App(
     **settings.faust_broker_config(),
     store=settings.store,
     datadir=settings.data_dir,
-    autodiscover=["agents", "streams.lifecycle", "streams.web", "streams.api", "streams.commands"],
+    autodiscover=["agents", "streams.lifecycle", "streams.web.views", "streams.web.api", "streams.cli.commands"],
     origin="streams",
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
@@ -36,7 +36,7 @@ app = faust.App(
     web_port=settings.web_port,
     web_host=settings.web_host,
     producer_linger_ms=5,
-    # The records of each fetch oldest first across partitions, not in turn (streams.scheduling).
+    # The records of each fetch oldest first across partitions, not in turn (streams.kafka.scheduling).
     ConsumerScheduler=OldestFirst,
     broker_session_timeout=settings.session_timeout_seconds,
     broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),

@@ -11,7 +11,7 @@ from streams.app import app
 from streams.collector import collect_all, collect_by_generations, collect_young_only, young_only
 from streams.logs import drop_spinner
 from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states
-from streams.tables import customers
+from streams.kafka.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
 
@@ -25,7 +25,7 @@ async def _after_recovery(sender, **kwargs) -> None:
     outbox.deliver_before_commits(app.producer)
     # Faust's start-up spinner is done: its DEBUG root logger would build a record for every debug call.
     drop_spinner()
-    # Each input partition from its committed offset, in order, none skipped (streams.ordering).
+    # Each input partition from its committed offset, in order, none skipped (streams.kafka.ordering).
     in_order.guard(app.consumer)
     if not ready["restored"]:
         ready["restored"] = True
@@ -60,7 +60,7 @@ async def _rebalancing(sender, revoked, **kwargs) -> None:
 
 @app.timer(interval=2.0)
 async def _read_again_what_was_dropped() -> None:
-    # Records Faust dropped with nothing after them to show the gap (streams.ordering).
+    # Records Faust dropped with nothing after them to show the gap (streams.kafka.ordering).
     if not ready["value"]:
         return
     assignment = app.consumer.assignment()

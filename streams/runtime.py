@@ -5,16 +5,16 @@ from __future__ import annotations
 from core import LoyaltyEngine, load_catalog
 from core.processing import Processor
 from schemas.topics import CUSTOMER_EVENTS
-from streams.catalog import CatalogFollower
+from streams.kafka.catalog import CatalogFollower
 from streams.counters import Counters
-from streams.deadletters import DeadLetterSink
-from streams.ordering import InOrder
-from streams.outbox import Outbox
-from streams.redis_limits import RedisLimits
-from streams.redis_store import RedisScoreStore
+from streams.kafka.deadletters import DeadLetterSink
+from streams.kafka.ordering import InOrder
+from streams.kafka.outbox import Outbox
+from streams.redis.limits import RedisLimits
+from streams.redis.scores import RedisScoreStore
 from streams.settings import get_settings
-from streams.snapshots import ModelSnapshots
-from streams.tables import BatchStates
+from streams.redis.snapshots import ModelSnapshots
+from streams.kafka.tables import BatchStates
 
 settings = get_settings()
 file_catalog = load_catalog(settings.catalog_file)

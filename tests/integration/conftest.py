@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError
 
-from streams.admin import delete_topics, ensure_topics
-from streams.redis_store import delete_namespace
+from streams.kafka.admin import delete_topics, ensure_topics
+from streams.redis.scores import delete_namespace
 from streams.settings import Settings
 from tests import schema_consumer
 from tests import services as service_finder

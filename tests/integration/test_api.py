@@ -20,7 +20,7 @@ from schemathesis.checks import (
 
 from schemas import OfferAssignment
 from schemas.scores import CustomerScores
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from streams.settings import DEV_API_TOKEN, Settings
 from tests.integration.conftest import WorkerProcess, forget, read_topic
 
@@ -88,7 +88,7 @@ def api_worker(services, tmp_path_factory):
     run = uuid.uuid4().hex[:10]
     worker_settings = Settings(kafka_bootstrap_servers=services.kafka, redis_url=services.redis_url,
                                app_id=f"loyalty-api-{run}", topic_prefix=f"api-{run}-", partitions=4)
-    from streams.admin import ensure_topics
+    from streams.kafka.admin import ensure_topics
 
     ensure_topics(worker_settings)
     worker = WorkerProcess(worker_settings, tmp_path_factory.mktemp("api-worker")).start()

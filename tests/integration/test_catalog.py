@@ -8,8 +8,8 @@ import pytest
 
 from schemas import OfferAssignment
 from schemas.campaigns import Campaign
-from streams.catalog import publish_campaign
-from streams.publisher import EventPublisher
+from streams.kafka.catalog import publish_campaign
+from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 from tests.unit.factories import purchase
 

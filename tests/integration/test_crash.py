@@ -28,11 +28,12 @@ import pytest
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from core import population, statecodec
+from core import statecodec
+from sim import population
 from core.campaigns import load_catalog
 from schemas.codec import decode
 from schemas.offers import OfferAssignment
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from schemas import DeadLetter
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests import fuzz
 from tests.integration.conftest import read_topic
 from tests.unit.factories import purchase

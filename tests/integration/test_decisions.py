@@ -11,7 +11,7 @@ import redis
 
 from core.decisions import in_control_group
 from schemas import DecisionTrace, OfferAssignment
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 from tests.unit.factories import purchase
 
@@ -78,7 +78,7 @@ def test_two_workers_never_overspend_a_budget_and_hold_out_the_control_share(set
 
 def test_a_silent_customer_is_won_back_live_without_sending_an_event(settings, start_worker):
     """The live worker reaches a customer who went quiet, from event time alone, as replay does."""
-    from core.population import generate
+    from sim.population import generate
 
     worker = start_worker()
     publisher = EventPublisher(settings)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core import population
+from sim import population
 from schemas.codec import decode
 from schemas.offers import OfferAssignment
 from tests.integration.conftest import read_topic

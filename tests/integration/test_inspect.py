@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from streams.admin import ensure_topics
-from streams.inspect import topic_overview
-from streams.publisher import EventPublisher
+from streams.kafka.admin import ensure_topics
+from streams.cli.inspect import topic_overview
+from streams.kafka.publisher import EventPublisher
 from tests.unit.factories import purchase
 
 pytestmark = pytest.mark.integration

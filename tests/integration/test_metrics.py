@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests.unit.factories import purchase
 
 pytestmark = pytest.mark.integration

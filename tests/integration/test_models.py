@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from core import LoyaltyEngine, load_catalog
-from core.population import generate, topic_of
+from sim.population import generate, topic_of
 from core.replay import Replay
 from schemas import DecisionTrace, OfferAssignment, encode
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import redis
 
 from core import assignment_id, decision_window
 from schemas import DeadLetter, OfferAssignment, encode
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 from tests.unit.factories import engagement, purchase, purchase_json
 

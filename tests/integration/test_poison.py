@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from schemas import DeadLetter
 from schemas.deadletter import MAX_KEPT_BYTES, MAX_KEPT_KEY_BYTES
 from schemas.headers import headers_for
-from streams.publisher import EventPublisher, producer_config
+from streams.kafka.publisher import EventPublisher, producer_config
 from tests.integration.conftest import read_topic
 from tests.unit.factories import purchase
 from tests.unit.test_poison import GOOD_CUSTOMER, HEADER_POISON, POISON, Poison, warm_up

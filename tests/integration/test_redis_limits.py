@@ -1,4 +1,4 @@
-"""`streams.redis_limits.RedisLimits` on the real Redis server, against its in-memory twin.
+"""`streams.redis.limits.RedisLimits` on the real Redis server, against its in-memory twin.
 
 * every behaviour scenario of tests/unit/test_limits.py runs on both
   implementations (the `limits` fixture below is parametrized);
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.limits import Candidate, ContactPolicy, MemoryLimits, Reservation, utc_day
-from streams.redis_limits import RedisLimits
+from streams.redis.limits import RedisLimits
 from tests.unit.test_limits import (  # noqa: F401  (collected here, run on both implementations)
     DAY,
     T0,

@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from schemas import OfferAssignment, encode
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from streams.settings import Settings
 from tests.integration.conftest import WorkerProcess, forget, read_topic
 from tests.services import ROOT

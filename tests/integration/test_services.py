@@ -9,9 +9,9 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.admin import TopicMismatch, delete_topics, ensure_topics
-from streams.publisher import EventPublisher
-from streams.redis_store import RedisScoreStore
+from streams.kafka.admin import TopicMismatch, delete_topics, ensure_topics
+from streams.kafka.publisher import EventPublisher
+from streams.redis.scores import RedisScoreStore
 from tests.integration.conftest import forget, read_topic
 from tests.unit.factories import purchase
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from schemas import DeadLetter, OfferAssignment, PurchaseEvent
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration

@@ -86,7 +86,7 @@ class _Echo:
 
 def test_a_campaign_created_here_survives_the_echo_of_older_records():
     from core import LoyaltyEngine
-    from streams.catalog import CatalogFollower
+    from streams.kafka.catalog import CatalogFollower
     from streams.settings import Settings
 
     settings, fallback = Settings(), load_catalog()

@@ -1,11 +1,11 @@
-"""`streams.deadletters.DeadLetterSink`: a dead letter is an output of the outbox like the others."""
+"""`streams.kafka.deadletters.DeadLetterSink`: a dead letter is an output of the outbox like the others."""
 
 import asyncio
 import json
 from collections import namedtuple
 
 from streams.counters import Counters
-from streams.deadletters import DeadLetterSink
+from streams.kafka.deadletters import DeadLetterSink
 
 Message = namedtuple("Message", "topic partition offset key value timestamp")
 

@@ -1,7 +1,7 @@
 import itertools
 
 from core import LoyaltyEngine, assignment_id, load_catalog
-from core.population import generate, topic_of
+from sim.population import generate, topic_of
 from core.replay import Replay
 from schemas import OfferAssignment, PurchaseEvent, encode
 from tests.unit.factories import engagement, purchase

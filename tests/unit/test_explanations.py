@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from river.utils.math import sigmoid
 
 from core import LoyaltyEngine, customer_features, load_catalog
-from core.population import generate, topic_of
+from sim.population import generate, topic_of
 from core.replay import Replay
 from core.state import DAY
 from schemas import encode

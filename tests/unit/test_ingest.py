@@ -1,4 +1,4 @@
-from streams.ingest import read_csv, read_jsonl
+from streams.cli.ingest import read_csv, read_jsonl
 
 
 def test_csv_cells_become_typed_fields_and_bad_cells_are_named():

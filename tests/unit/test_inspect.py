@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from schemas import encode
-from streams.inspect import (
+from streams.cli.inspect import (
     LAG_FROM_COMMITTED,
     LAG_FROM_LOW,
     TABLE_HEADER,

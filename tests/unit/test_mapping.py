@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import InvalidEvent, PurchaseEvent
-from schemas.mapping import SourceMapping, apply_mapping, load_mappings, to_canonical
+from sources.mapping import SourceMapping, apply_mapping, load_mappings, to_canonical
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "sources"

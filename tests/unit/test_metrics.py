@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from streams.counters import Counters
-from streams.metrics import (
+from streams.web.metrics import (
     Histogram,
     consumer_lag,
     counter,

@@ -1,7 +1,7 @@
 from functools import lru_cache
 
 from core import LoyaltyEngine, load_catalog
-from core.modelcheck import check_models, sample_customer
+from sim.modelcheck import check_models, sample_customer
 
 NINE = {"churn", "propensity", "engagement", "campaign_response", "upsell", "payment_default",
         "lifetime_value", "rfm", "recommendation"}

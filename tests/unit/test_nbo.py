@@ -1,6 +1,6 @@
 """Next best offer against a uniform pick among the same eligible offers, closed loop."""
 
-from core.evaluate import closed_loop
+from sim.evaluate import closed_loop
 from models.nbo import NextBestOffer
 
 

@@ -1,9 +1,9 @@
-"""`streams.ordering.InOrder`: records of a partition in offset order, none skipped, none committed unprocessed."""
+"""`streams.kafka.ordering.InOrder`: records of a partition in offset order, none skipped, none committed unprocessed."""
 
 import asyncio
 from collections import namedtuple
 
-from streams.ordering import InOrder
+from streams.kafka.ordering import InOrder
 
 TP = namedtuple("TP", "topic partition")
 Record = namedtuple("Record", "topic tp offset")

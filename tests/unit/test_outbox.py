@@ -1,6 +1,6 @@
 """The Outbox's ordering: state records reach the broker only after the outputs put before them."""
 
-from streams.outbox import Outbox
+from streams.kafka.outbox import Outbox
 from streams.settings import Settings
 
 

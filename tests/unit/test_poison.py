@@ -22,8 +22,8 @@ from schemas import DeadLetter, InvalidEvent, PurchaseEvent, decode, encode
 from schemas.codec import MAX_EVENT_BYTES, MAX_REASON_CHARS, MAX_SOURCE_BYTES
 from schemas.deadletter import MAX_KEPT_BYTES, MAX_KEPT_KEY_BYTES
 from schemas.headers import check_headers, headers_for
-from schemas.mapping import load_mappings, to_canonical
-from streams.ingest import read_jsonl
+from sources.mapping import load_mappings, to_canonical
+from streams.cli.ingest import read_jsonl
 from tests.unit.factories import T0, purchase, purchase_json
 
 GOOD_CUSTOMER = "c-good"

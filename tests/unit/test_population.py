@@ -7,12 +7,11 @@ import statistics
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from pathlib import Path
+from importlib import resources
 
 import pytest
 
-import core.population as population_module
-from core.population import (
+from sim.population import (
     ACTIVE_CAMPAIGNS,
     CustomerTruth,
     generate,
@@ -235,7 +234,7 @@ def test_late_or_failed_payments_follow_payment_risk(by_customer):
 def test_offers_only_name_active_catalog_campaigns_and_responsive_customers_redeem(population):
     truths, events = population
     affinity = {t.customer_id: t.offer_affinity for t in truths}
-    catalog = json.loads((Path(population_module.__file__).parent / "data" / "catalog.json").read_text())
+    catalog = json.loads(resources.files("core").joinpath("data", "catalog.json").read_text())
     active = {c["campaign_id"] for c in catalog["campaigns"] if c["status"] == "active"}
     assert set(ACTIVE_CAMPAIGNS) == active
     offer_events = [e for e in events if isinstance(e, EngagementEvent) and e.type.startswith("offer_")]

@@ -2,7 +2,8 @@ import asyncio
 
 import pytest
 
-from core import Catalog, EngineConfig, LoyaltyEngine, load_catalog, population
+from core import Catalog, EngineConfig, LoyaltyEngine, load_catalog
+from sim import population
 from core.limits import ContactPolicy, MemoryLimits
 from core.partitioning import partition_of
 from core.processing import Processor

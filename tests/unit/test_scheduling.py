@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from faust.types import TP
 
-from streams.scheduling import OldestFirst
+from streams.kafka.scheduling import OldestFirst
 
 
 def records(tp: TP, *stamps: int) -> list:

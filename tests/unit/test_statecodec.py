@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from core import EngineConfig, LoyaltyEngine, load_catalog, population, statecodec
+from core import EngineConfig, LoyaltyEngine, load_catalog, statecodec
+from sim import population
 from core.features import FEATURE_NAMES, customer_features
 from core.limits import ContactPolicy, MemoryLimits
 from core.processing import Processor

@@ -8,7 +8,7 @@ a few days later, in event time. Running the same population under next best off
 and under a uniform pick among the same eligible offers gives each policy's
 redemption rate.
 
-The default catalog for this (`core/data/nbo-eval-catalog.json`) has several
+The default catalog for this (`sim/data/nbo-eval-catalog.json`) has several
 campaigns open to the same regular customers at equal priority and about equal
 value, so the comparison measures what next best offer learns about who redeems
 what; with the shipped catalog, priorities and offer values dominate the ranking
@@ -26,7 +26,7 @@ from importlib import resources
 
 from core.campaigns import load_catalog
 from core.engine import LoyaltyEngine
-from core.population import CustomerTruth, generate, topic_of
+from sim.population import CustomerTruth, generate, topic_of
 from core.replay import Replay
 from schemas import EngagementEvent, encode
 from schemas.offers import OfferAssignment, OfferSnapshot
@@ -105,7 +105,7 @@ def closed_loop(policy: str, customers: int = 1000, days: int = 240, seed: int =
         heapq.heappush(answers, (answer.ts, counter, answer))
 
     if catalog is None:
-        catalog = load_catalog(resources.files("core").joinpath("data", EVAL_CATALOG))
+        catalog = load_catalog(resources.files("sim").joinpath("data", EVAL_CATALOG))
     replay = Replay(LoyaltyEngine(catalog, policy=policy), emit=on_output)
     for event in events:
         if isinstance(event, EngagementEvent) and event.type.startswith("offer_"):

@@ -18,7 +18,7 @@ def _declare(name: str):
     )
 
 
-# The catalog topics are read by every worker in full (streams/catalog.py), not by agents.
+# The catalog topics are read by every worker in full (streams/kafka/catalog.py), not by agents.
 by_name = {c.name: _declare(c.name) for c in CONTRACTS if c.kafka and not c.compacted}
 
 purchases = by_name["purchases"]

@@ -15,13 +15,14 @@ import click
 from confluent_kafka import Consumer, KafkaError
 from faust.cli import argument, option
 
-from core import LoyaltyEngine, load_catalog, population
+from core import LoyaltyEngine, load_catalog
+from sim import population
 from schemas import jsonschema
-from streams import inspect
-from streams.progress import ProgressBar, render_report
-from streams.admin import ensure_topics
+from streams.cli import inspect
+from streams.cli.progress import ProgressBar, render_report
+from streams.kafka.admin import ensure_topics
 from streams.app import app, settings
-from streams.publisher import EventPublisher
+from streams.kafka.publisher import EventPublisher
 
 
 @app.command()
@@ -41,7 +42,7 @@ async def create_topics(self) -> None:
 async def publish(self, source: str, topic: str | None, fmt: str | None) -> None:
     """Publish POS events from a JSONL or CSV file (or - for stdin): every line is validated first,
     bad lines are reported with their number and error and skipped; exits 1 if any line was bad."""
-    from streams import ingest
+    from streams.cli import ingest
 
     fmt = fmt or ("csv" if source.endswith(".csv") else "jsonl")
     if fmt == "csv" and topic is None:
@@ -77,7 +78,7 @@ async def publish(self, source: str, topic: str | None, fmt: str | None) -> None
 async def catalog_load(self, catalog_file: str | None) -> None:
     """Publish the offers and campaigns of CATALOG_FILE (default: LOYALTY_CATALOG_FILE or the packaged
     catalog) to the compacted offers and campaigns topics, which every worker follows."""
-    from streams.catalog import publish_catalog
+    from streams.kafka.catalog import publish_catalog
 
     ensure_topics(settings)
     catalog = load_catalog(catalog_file or settings.catalog_file)
@@ -209,7 +210,7 @@ def _replay(events_file: str, out: Path, partitions: int):
 )
 async def evaluate_nbo(self, customers: int, days: int, seed: int) -> None:
     """Closed loop on a simulated population: next best offer's redemption rate against a random pick."""
-    from core.evaluate import closed_loop
+    from sim.evaluate import closed_loop
 
     for policy in ("nbo", "random"):
         result = await asyncio.to_thread(closed_loop, policy, customers=customers, days=days, seed=seed)
@@ -224,8 +225,8 @@ async def evaluate_nbo(self, customers: int, days: int, seed: int) -> None:
 )
 async def model_check(self, from_snapshot: bool) -> None:
     """Run every model on a sample customer and validate its output; exit 1 on any failure."""
-    from core.modelcheck import check_models, sample_customer
-    from streams.snapshots import ModelSnapshots
+    from sim.modelcheck import check_models, sample_customer
+    from streams.redis.snapshots import ModelSnapshots
 
     engine = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config())
     if from_snapshot:

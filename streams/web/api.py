@@ -18,10 +18,10 @@ from core import statecodec
 from core.campaigns import campaign_problems
 from schemas.campaigns import Campaign
 from streams.app import app
-from streams.catalog import publish_campaign
-from streams.openapi import document
+from streams.kafka.catalog import publish_campaign
+from streams.web.openapi import document
 from streams.runtime import catalog, engine, scores, settings
-from streams.tables import customers
+from streams.kafka.tables import customers
 
 BASE = "/api/loyalty/v1"
 

@@ -22,7 +22,7 @@ def source_topics(settings: Settings) -> list[str]:
     """The vendor topics of the configured data-source mappings (with the topic prefix)."""
     if not settings.sources_dir:
         return []
-    from schemas.mapping import load_mappings
+    from sources.mapping import load_mappings
 
     return [settings.topic(m.topic) for m in load_mappings(settings.sources_dir)]
 

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError, confloat
 
 from core.engine import LoyaltyEngine
 from core.features import customer_features
-from core.population import generate, topic_of
+from sim.population import generate, topic_of
 from core.replay import Replay
 from core.state import CustomerState
 from schemas import encode

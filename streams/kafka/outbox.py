@@ -30,7 +30,7 @@ from collections import deque
 
 from confluent_kafka import Producer
 
-from streams.publisher import producer_config
+from streams.kafka.publisher import producer_config
 from streams.settings import Settings
 
 log = logging.getLogger("loyalty.outbox")

@@ -18,7 +18,7 @@ from schemas import DeadLetter, encode
 from schemas.deadletter import MAX_KEPT_KEY_BYTES, ErrorKind
 from schemas.headers import headers_for
 from streams.counters import Counters
-from streams.outbox import Outbox
+from streams.kafka.outbox import Outbox
 
 log = logging.getLogger("loyalty.dead_letters")
 

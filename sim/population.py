@@ -50,6 +50,7 @@ import math
 import random
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Iterable, Iterator, Union
 
@@ -122,7 +123,7 @@ _FALLBACK_CAMPAIGNS = {"welcome-2026": ("welcome-bonus", 14), "retain-at-risk": 
 
 def _active_campaigns() -> dict[str, tuple[str, int]]:
     try:
-        catalog = json.loads((Path(__file__).parent / "data" / "catalog.json").read_text())
+        catalog = json.loads(resources.files("core").joinpath("data", "catalog.json").read_text())
         found = {
             c["campaign_id"]: (c["offer_id"], int(c.get("expires_after_days", 7)))
             for c in catalog.get("campaigns", [])
@@ -523,7 +524,7 @@ def write_jsonl(events: Iterable[Event], path: str | Path) -> int:
 def write_truth(truths: Iterable[CustomerTruth], path: str | Path, *, seed: int | None = None, **meta) -> int:
     """Write the ground truth as `{"customers": [...], "seed": ..., ...}`; return the customer count."""
     customers = [t.to_dict() for t in truths]
-    body = {"customers": customers, "seed": seed, "count": len(customers), "generator": "core.population", **meta}
+    body = {"customers": customers, "seed": seed, "count": len(customers), "generator": "sim.population", **meta}
     Path(path).write_text(json.dumps(body, indent=1), encoding="utf-8")
     return len(customers)
 

@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import OFFSET_INVALID, Consumer, TopicPartition
 
 from schemas import BY_NAME, InvalidEvent, decode
-from streams.admin import PROJECT_TOPICS
+from streams.kafka.admin import PROJECT_TOPICS
 from streams.settings import Settings
 
 LAG_FROM_COMMITTED = "committed"

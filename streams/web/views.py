@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streams import topics
+from streams.kafka import topics
 from streams.app import app
 from streams.lifecycle import ready
-from streams.metrics import consumer_lag, render
+from streams.web.metrics import consumer_lag, render
 from streams.runtime import catalog, counters, engine, in_order, snapshots
 
 

@@ -1,0 +1,1 @@
+"""The worker's web server: health and model views, the HTTP API, its OpenAPI document, Prometheus metrics."""
