@@ -6,6 +6,8 @@ COPY agents agents
 COPY models models
 COPY schemas schemas
 COPY core core
+COPY sim sim
+COPY sources sources
 RUN pip install --no-cache-dir . && mkdir -p /data
 EXPOSE 6066
 CMD ["loyalty", "worker", "-l", "info"]
