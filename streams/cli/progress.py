@@ -1,49 +1,40 @@
-"""Terminal output for long commands: a progress bar and the model quality table."""
+"""Terminal output for long commands: a progress bar (rich's) and the model quality table."""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 
 class ProgressBar:
-    """`[#####.....]  50%  5000/10000  3400/s`: redrawn in place on a terminal (ten times a
-    second at most), one plain line per 10% anywhere else (logs, CI)."""
+    """`━━━━━━━━━━━━━━━━━━━━ 50% 5000/10000 0:00:02 3400/s` on standard error: redrawn in place on a
+    terminal, drawn once when closed anywhere else (logs, CI). Also a context manager."""
 
-    def __init__(self, total: int, file: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total = max(total, 1)
-        self.file = file
-        self.width = width
-        self.interactive = hasattr(file, "isatty") and file.isatty()
-        self.started = time.monotonic()
-        self.last_draw = 0.0
-        self.last_tenth = 0
-        self.done = 0
+    def __init__(self, total: int, file: TextIO = sys.stderr, description: str = "") -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[rate]}"),
+            console=Console(file=file), transient=False,
+        )
+        self.task = self.progress.add_task(description, total=max(total, 1), rate="")
+        self.progress.start()
 
     def update(self, done: int) -> None:
-        self.done = done
-        if self.interactive:
-            now = time.monotonic()
-            if now - self.last_draw >= 0.1 or done >= self.total:
-                self.last_draw = now
-                self.file.write("\r" + self._line(now))
-                self.file.flush()
-        elif (tenth := done * 10 // self.total) > self.last_tenth:
-            self.last_tenth = tenth
-            self.file.write(self._line(time.monotonic()) + "\n")
-            self.file.flush()
-
-    def _line(self, now: float) -> str:
-        share = min(1.0, self.done / self.total)
-        filled = int(share * self.width)
-        rate = self.done / max(now - self.started, 1e-6)
-        return f"[{'#' * filled}{'.' * (self.width - filled)}] {share:4.0%}  {self.done}/{self.total}  {rate:.0f}/s"
+        task = self.progress.tasks[0]
+        speed = task.speed
+        self.progress.update(self.task, completed=done, rate=f"{speed:.0f}/s" if speed else "")
 
     def close(self) -> None:
-        if self.interactive:
-            self.file.write("\r" + self._line(time.monotonic()) + "\n")
-            self.file.flush()
+        self.progress.stop()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def render_report(report: dict[str, dict]) -> str:

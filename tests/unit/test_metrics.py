@@ -1,22 +1,13 @@
-"""The Prometheus text renderer: HELP/TYPE lines, escaping, cumulative buckets, _sum/_count."""
+"""The worker's /metrics body: the names, types and figures dashboards read, parsed back by Prometheus' parser."""
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 
-import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.counters import Counters
-from streams.web.metrics import (
-    Histogram,
-    consumer_lag,
-    counter,
-    escape_label,
-    format_value,
-    gauge,
-    render,
-)
+from streams.web.metrics import LATENCY_BUCKETS, consumer_lag, latency_histogram, render
 
 
 class FakeModels:
@@ -35,65 +26,23 @@ def sample_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def test_a_counter_has_help_then_type_then_its_samples():
-    text = counter("x_total", "Things seen.").add(3, topic="a").add(4, topic="b").render()
-    assert text == (
-        "# HELP x_total Things seen.\n"
-        "# TYPE x_total counter\n"
-        'x_total{topic="a"} 3\n'
-        'x_total{topic="b"} 4\n'
-    )
+def samples_of(text: str) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def test_a_gauge_without_labels_has_no_braces():
-    assert gauge("g", "A gauge.").add(1.5).render().splitlines()[-1] == "g 1.5"
-
-
-def test_label_values_escape_backslash_quote_and_newline():
-    assert escape_label('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
-    line = gauge("g", "h").add(1, model='we"ird\\\n').render().splitlines()[-1]
-    assert line == 'g{model="we\\"ird\\\\\\n"} 1'
-
-
-def test_help_escapes_backslash_and_newline_but_not_quotes():
-    first = gauge("g", 'say "hi"\\ then\nmore').render().splitlines()[0]
-    assert first == '# HELP g say "hi"\\\\ then\\nmore'
-
-
-def test_values_use_the_formats_prometheus_parses():
-    assert [format_value(v) for v in (3, True, False, 0.25, -0.0, math.nan, math.inf, -math.inf)] == [
-        "3", "1", "0", "0.25", "0.0", "NaN", "+Inf", "-Inf",
-    ]
-
-
-def test_histogram_buckets_are_cumulative_and_end_with_inf():
-    h = Histogram("lat_seconds", "Latency.", [0.1, 0.01, 1.0])  # unsorted on purpose
-    for seconds in (0.005, 0.01, 0.05, 0.5, 3.0):  # 0.01 sits exactly on a bound: le is inclusive
+def test_the_latency_histogram_has_cumulative_buckets_from_half_a_millisecond_to_five_seconds():
+    h = latency_histogram()
+    for seconds in (0.0004, 0.001, 0.003, 0.5, 9.0):  # 0.001 sits exactly on a bound: le is inclusive
         h.observe(seconds)
-    lines = h.render().splitlines()
-    assert lines[:2] == ["# HELP lat_seconds Latency.", "# TYPE lat_seconds histogram"]
-    assert lines[2:6] == [
-        'lat_seconds_bucket{le="0.01"} 2',
-        'lat_seconds_bucket{le="0.1"} 3',
-        'lat_seconds_bucket{le="1.0"} 4',
-        'lat_seconds_bucket{le="+Inf"} 5',
-    ]
-    name, value = lines[6].split(" ")
-    assert name == "lat_seconds_sum" and float(value) == pytest.approx(3.565)
-    assert lines[7] == "lat_seconds_count 5"
-    assert len(lines) == 8
-
-
-def test_an_empty_histogram_renders_zeros():
-    lines = Histogram("h", "x", [1.0]).render().splitlines()
-    assert lines[2:] == ['h_bucket{le="1.0"} 0', 'h_bucket{le="+Inf"} 0', "h_sum 0.0", "h_count 0"]
-
-
-def test_histogram_refuses_duplicate_or_no_buckets():
-    with pytest.raises(ValueError):
-        Histogram("h", "x", [1.0, 1.0])
-    with pytest.raises(ValueError):
-        Histogram("h", "x", [])
+    text = render(make_counters(), ENGINE, None, histogram=h)
+    buckets = sorted((float(dict(labels)["le"]), v) for (name, labels), v in samples_of(text).items()
+                     if name == "loyalty_record_seconds_bucket")
+    assert [b for b, _ in buckets] == [*LATENCY_BUCKETS, float("inf")]
+    counts = dict(buckets)
+    assert (counts[0.0005], counts[0.001], counts[0.0025], counts[0.005], counts[1.0], counts[5.0]) == (1, 2, 2, 3, 4, 4)
+    assert counts[float("inf")] == 5 == samples_of(text)[("loyalty_record_seconds_count", ())]
+    assert abs(samples_of(text)[("loyalty_record_seconds_sum", ())] - 9.5044) < 1e-9
 
 
 def make_counters() -> Counters:
@@ -107,29 +56,32 @@ def make_counters() -> Counters:
 
 
 def test_render_gives_counters_histogram_and_models():
-    h = Histogram("loyalty_record_seconds", "h", [0.001, 1.0])
+    h = latency_histogram()
     h.observe(0.0001)
     text = render(make_counters(), ENGINE, None, histogram=h)
     lines = sample_lines(text)
-    for expected in [
-        'loyalty_events_in_total{topic="t-payments"} 2',
-        'loyalty_events_in_total{topic="t-purchases"} 5',
-        'loyalty_processed_total{topic="t-purchases"} 4',
-        'loyalty_dead_letters_total{topic="t-purchases"} 1',
-        "loyalty_assignments_out_total 6",
-        "loyalty_badges_out_total 2",
-        "loyalty_examples_learned_total 11",
-        "loyalty_redis_errors_total 1",
-        "loyalty_limits_errors_total 0",
-        "loyalty_record_seconds_count 1",
-        'loyalty_model_roc_auc{model="churn"} 0.75',
-        'loyalty_model_mae{model="lifetime_value"} 4.5',
-        'loyalty_model_samples{model="rfm"} 9',
-        'loyalty_model_pending_labels{model="churn"} 3',
-        'loyalty_model_drift{model="churn"} 1',
-        'loyalty_model_drift{model="lifetime_value"} 0',
+    samples = samples_of(text)
+    for name, labels, value in [
+        ("loyalty_events_in_total", {"topic": "t-payments"}, 2),
+        ("loyalty_events_in_total", {"topic": "t-purchases"}, 5),
+        ("loyalty_handled_total", {"topic": "t-purchases"}, 5),
+        ("loyalty_processed_total", {"topic": "t-purchases"}, 4),
+        ("loyalty_dead_letters_total", {"topic": "t-purchases"}, 1),
+        ("loyalty_assignments_out_total", {}, 6),
+        ("loyalty_badges_out_total", {}, 2),
+        ("loyalty_examples_learned_total", {}, 11),
+        ("loyalty_redis_errors_total", {}, 1),
+        ("loyalty_limits_errors_total", {}, 0),
+        ("loyalty_record_seconds_count", {}, 1),
+        ("loyalty_model_roc_auc", {"model": "churn"}, 0.75),
+        ("loyalty_model_mae", {"model": "lifetime_value"}, 4.5),
+        ("loyalty_model_samples", {"model": "rfm"}, 9),
+        ("loyalty_model_pending_labels", {"model": "churn"}, 3),
+        ("loyalty_model_drift", {"model": "churn"}, 1),
+        ("loyalty_model_drift", {"model": "lifetime_value"}, 0),
     ]:
-        assert expected in lines
+        assert samples[(name, tuple(sorted(labels.items())))] == value, name
+    assert not any("_created" in line for line in lines)
     # A metric only where the model has it: no AUC for a regressor, no MAE for a classifier.
     assert not any(line.startswith('loyalty_model_roc_auc{model="lifetime_value"') for line in lines)
     assert not any(line.startswith('loyalty_model_mae{model="churn"') for line in lines)
@@ -162,9 +114,9 @@ def test_render_declares_every_family_once_with_help_before_type():
 
 def test_render_gives_the_lag_per_topic_and_partition():
     text = render(make_counters(), ENGINE, {("t-purchases", 1): 4, ("t-purchases", 0): 0})
-    assert [line for line in sample_lines(text) if line.startswith("loyalty_consumer_lag")] == [
-        'loyalty_consumer_lag{topic="t-purchases",partition="0"} 0',
-        'loyalty_consumer_lag{topic="t-purchases",partition="1"} 4',
+    assert [(k, v) for k, v in samples_of(text).items() if k[0] == "loyalty_consumer_lag"] == [
+        (("loyalty_consumer_lag", (("partition", "0"), ("topic", "t-purchases"))), 0),
+        (("loyalty_consumer_lag", (("partition", "1"), ("topic", "t-purchases"))), 4),
     ]
 
 
