@@ -19,23 +19,19 @@ from __future__ import annotations
 import logging
 import time
 
-from core.admission import refuse_headers
 from core.processing import Result
-from schemas import encode
-from schemas.headers import headers_for
 from schemas.topics import CUSTOMER_EVENTS
 from streams.kafka import topics
 from streams.app import app
 from streams.web.metrics import record_latency
-from streams.runtime import counters, dead_letters, in_order, outbox, processor, scores, settings, states
+from streams.kafka.inputs import refuse_headers, source_of
+from streams.runtime import counters, in_order, outbox, outputs, processor, scores, settings, states
 
 log = logging.getLogger("loyalty.agents")
 
-HEADERS = {name: headers_for(name) for name in ("offer-assignments", "decisions", "badge-awards")}
-OUTPUT_TOPIC = {name: settings.topic(name) for name in HEADERS}
-# Which core step a record of each input topic takes ("ticks" only sweeps its partition).
 # Customers per sweep call (and served scores per Redis call) when many are due at once.
 SWEEP_CHUNK = 1000
+# Which core step a record of each input topic takes ("ticks" only sweeps its partition).
 KIND_OF = {settings.topic(name): name for name in (*CUSTOMER_EVENTS, "ticks")}
 
 inputs = app.topic(
@@ -58,7 +54,7 @@ async def handle_batch(batch) -> None:
     handled = []
     for event in batch:
         message = event.message
-        if not in_order.admit(message):
+        if not in_order.is_next_offset(message):
             continue
         handled.append(message.topic)
         kind = KIND_OF[message.topic]
@@ -68,12 +64,11 @@ async def handle_batch(batch) -> None:
                       or await processor.process(kind, message.key, message.value, message.offset))
             if result.redelivered:
                 counters.redelivered[message.topic] += 1
-            elif result.invalid is not None:
-                await dead_letters.send(message, result.invalid)
-            elif result.failure is not None:
-                log.error("processing failed at %s:%s@%s: %s", message.topic, message.partition, message.offset,
-                          result.failure)
-                await dead_letters.send(message, result.failure, kind="processing")
+            elif result.rejected:
+                if result.failure is not None:
+                    log.error("processing failed at %s:%s@%s: %s", message.topic, message.partition, message.offset,
+                              result.failure)
+                outputs.send_all(result.outputs(source_of(message)))
             else:
                 counters.processed[message.topic] += 1
                 results.append(result)
@@ -124,16 +119,8 @@ def _emit_all(results: list[Result], served: dict[str, dict]) -> None:
 
 
 def _emit(result: Result, served: dict[str, dict]) -> None:
-    """Queue what a record or a sweep produced, in the order replay writes it."""
-    for assignment in result.assignments:
-        outbox.put(OUTPUT_TOPIC["offer-assignments"], assignment.campaign_id.encode(), encode(assignment),
-                   HEADERS["offer-assignments"])
-        counters.assignments_out += 1
-    for trace in result.traces:
-        outbox.put(OUTPUT_TOPIC["decisions"], trace.customer_id.encode(), encode(trace), HEADERS["decisions"])
-    for award in result.badges:
-        outbox.put(OUTPUT_TOPIC["badge-awards"], award.customer_id.encode(), encode(award), HEADERS["badge-awards"])
-        counters.badges_out += 1
+    """Queue what a record or a sweep produced (`Result.outputs`, as replay sends it); keep its scores to serve."""
+    outputs.send_all(result.outputs())
     for customer_id, values in result.scores:
         served.setdefault(customer_id, {}).update(values)
     counters.examples_learned += result.learned

@@ -13,7 +13,7 @@ from schemas.headers import headers_for
 from sources.mapping import SourceMapping, load_mappings, to_canonical
 from streams.kafka import topics
 from streams.app import app, settings
-from streams.runtime import counters, dead_letters
+from streams.runtime import counters, outputs
 
 CANONICAL_TOPIC = {"purchase": "purchases", "engagement": "engagements", "payment": "payments"}
 
@@ -30,10 +30,10 @@ def _forwarder(mapping: SourceMapping):
             try:
                 canonical = to_canonical(mapping, message.value)
             except InvalidEvent as error:
-                await dead_letters.send(message, f"source {mapping.name}: {error.reason}")
+                outputs.reject(message, f"source {mapping.name}: {error.reason}")
                 continue
             except Exception as error:  # noqa: BLE001 - whatever the bytes, the stream goes on
-                await dead_letters.send(message, f"source {mapping.name}: {type(error).__name__}: {error}")
+                outputs.reject(message, f"source {mapping.name}: {type(error).__name__}: {error}")
                 continue
             await target.send(key=canonical.customer_id.encode(), value=encode(canonical), headers=headers)
             counters.processed[message.topic] += 1

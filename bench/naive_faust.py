@@ -41,12 +41,9 @@ scores = RedisScoreStore(args.redis, namespace=args.group)
 
 
 async def emit(result) -> None:
-    for a in result.assignments:
-        await outputs["offer-assignments"].send(key=a.campaign_id.encode(), value=encode(a))
-    for t in result.traces:
-        await outputs["decisions"].send(key=t.customer_id.encode(), value=encode(t))
-    for b in result.badges:
-        await outputs["badge-awards"].send(key=b.customer_id.encode(), value=encode(b))
+    if not result.rejected:  # this variant sends no dead letters
+        for output in result.outputs():
+            await outputs[output.topic].send(key=output.key, value=encode(output.record))
     for customer_id, values in result.scores:
         await scores.put_scores(customer_id, values)
 

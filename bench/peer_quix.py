@@ -59,10 +59,10 @@ from quixstreams.utils.json import dumps as json_dumps
 
 from core import LoyaltyEngine, load_catalog, statecodec
 from core.limits import MemoryLimits
+from core.outputs import Source
 from core.processing import Processor, Result
 from core.state import CustomerState
-from schemas import DeadLetter, encode
-from schemas.headers import headers_for
+from schemas import encode
 from streams.redis.limits import RESERVE_LUA, RedisLimits  # redis only, no Faust
 from streams.redis.scores import RedisScoreStore  # redis only, no Faust
 from streams.settings import Settings, get_settings  # pydantic-settings only, no Faust
@@ -164,8 +164,8 @@ def store_dumps(value) -> bytes:
     return value if isinstance(value, bytes) else json_dumps(value)
 
 
-class Output(NamedTuple):
-    """One record to send: the rows `step` yields (besides DONE)."""
+class Row(NamedTuple):
+    """One record to send, encoded: the rows `step` yields (besides DONE)."""
 
     topic: str  # base name, one of OUTPUTS
     key: bytes | None
@@ -176,7 +176,7 @@ class Output(NamedTuple):
 class Encoded(Serializer):
     """The output topics' value serializer: a row carries its value already encoded."""
 
-    def __call__(self, row: Output, ctx) -> bytes:
+    def __call__(self, row: Row, ctx) -> bytes:
         return row.value
 
 
@@ -211,7 +211,6 @@ for name in inputs_names:
 out_config = TopicConfig(num_partitions=partitions, replication_factor=1)
 out_topics = {base: app.topic(f"{args.prefix}quix-{base}", key_serializer="bytes", value_serializer=Encoded(),
                               config=out_config) for base in OUTPUTS}
-HEADERS = {base: headers_for(base) for base in OUTPUTS}
 
 
 class Current:
@@ -240,30 +239,19 @@ current = Current()
 processor = Processor(engine, current.load, current.save, limits, policy, partitions=partitions)
 
 
-def emit(result: Result) -> list[Output]:
-    """What a record or a sweep produced, in the live agent's order (agents/customers.py `_emit`)."""
-    rows = [Output("offer-assignments", a.campaign_id.encode(), encode(a), HEADERS["offer-assignments"])
-            for a in result.assignments]
-    rows += [Output("decisions", t.customer_id.encode(), encode(t), HEADERS["decisions"]) for t in result.traces]
-    rows += [Output("badge-awards", b.customer_id.encode(), encode(b), HEADERS["badge-awards"]) for b in result.badges]
+def emit(result: Result, source: Source | None = None) -> list[Row]:
+    """What a record or a sweep produced, as every driver sends it (`Result.outputs`)."""
+    rows = [Row(o.topic, o.key, encode(o.record), o.headers()) for o in result.outputs(source)]
     if scores is not None:
         for customer_id, values in result.scores:
             scores.put_scores(customer_id, values)
     tally["assignments"] += len(result.assignments)
     tally["traces"] += len(result.traces)
     tally["badges"] += len(result.badges)
+    tally["dead_letters"] += result.rejected
     tally["limits_errors"] += result.limits_errors
     tally["swept"] += result.swept
     return rows
-
-
-def dead_letter(context, key: bytes | None, value: bytes | None, timestamp: int, error: str, kind: str) -> Output:
-    """As `streams.kafka.deadletters.DeadLetterSink.send`."""
-    letter = DeadLetter.build(topic=context.topic, partition=context.partition, offset=context.offset, key=key,
-                              value=value, error=error, kind=kind, record_timestamp=timestamp / 1000)
-    tally["dead_letters"] += 1
-    return Output("dead-letters", key, encode(letter),
-                  headers_for("dead-letters", **{"source-topic": context.topic, "error-kind": kind}))
 
 
 def step(value: bytes, key: bytes | None, timestamp: int, headers, state: State) -> list:
@@ -273,13 +261,9 @@ def step(value: bytes, key: bytes | None, timestamp: int, headers, state: State)
         stream_id=sdf.stream_id, partition=context.partition)
     kind = context.topic[len(args.prefix):]
     result = run_sync(processor.process(kind, key, value))
-    if result.invalid is not None:
-        rows = [dead_letter(context, key, value, timestamp, result.invalid, "invalid")]
-    elif result.failure is not None:
+    if result.failure is not None:
         say(f"quix: processing failed at {context.topic}:{context.partition}@{context.offset}: {result.failure}")
-        rows = [dead_letter(context, key, value, timestamp, result.failure, "processing")]
-    else:
-        rows = emit(result)
+    rows = emit(result, Source(context.topic, context.partition, context.offset, key, value, timestamp / 1000))
     # The record belongs to this partition, so the sweep's state writes land in the right store.
     rows += emit(run_sync(processor.sweep(context.partition)))
     return [*rows, DONE]

@@ -32,8 +32,8 @@ One bad record, or a few, never does that; the records refused before it are in 
 dead letters and can be sent again.
 
 >>> gate = TimeGate(max_lead_days=8, max_lag_days=365, resync_after=2, trust_after=1)
->>> gate.admit(1_800_000_000.0, watermark=0.0)  # no watermark yet: only the schema's range
->>> gate.admit(1_800_000_000.0 + 30 * 86400, watermark=1_800_000_000.0)
+>>> gate.check_event_time(1_800_000_000.0, watermark=0.0)  # no watermark yet: only the schema's range
+>>> gate.check_event_time(1_800_000_000.0 + 30 * 86400, watermark=1_800_000_000.0)
 Traceback (most recent call last):
 ...
 schemas.codec.InvalidEvent: occurred_at 2027-02-14T08:00:00+00:00 is 30.0 days ahead of the event-time watermark 2027-01-15T08:00:00+00:00 (at most 8 days)
@@ -74,7 +74,7 @@ class TimeGate:
     def from_config(cls, config) -> TimeGate:
         return cls(config.max_lead_days, config.max_lag_days, config.lead_resync_after, config.time_gate_after)
 
-    def admit(self, ts: float, watermark: float) -> None:
+    def check_event_time(self, ts: float, watermark: float) -> None:
         """Return if an event at `ts` may be processed now, else raise `InvalidEvent` saying why."""
         if watermark > 0 and self.admitted >= self.trust_after:
             if ts > watermark + self.max_lead:
@@ -95,21 +95,3 @@ class TimeGate:
         self.refused_ahead = 0
         self.admitted += 1
 
-
-def refuse_headers(kind: str, headers):
-    """A `Result` dead-lettering a record of topic `kind` whose `schema-version` header this worker
-    does not read, or None. For the live agent: replayed records carry no headers.
-
-    >>> refuse_headers("purchases", [("schema-version", b"1")]) is None
-    True
-    >>> refuse_headers("purchases", [("schema-version", b"2")]).invalid
-    'unknown schema-version header 2 (this worker reads 1)'
-    """
-    from core.processing import MODELS, Result  # here: core.processing imports core.engine, which imports this
-    from schemas.headers import check_headers
-
-    try:
-        check_headers(MODELS[kind], headers)
-    except InvalidEvent as error:
-        return Result(invalid=error.reason)
-    return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from core.campaigns import Campaign, Catalog, offer_value
-from core.features import category_shares, offer_features
+from core.features import category_shares, offer_features, rfm_inputs
 from core.ids import assignment_id, decision_window
 from core.limits import Candidate, Reservation
 from core.state import MAX_PENDING_OFFERS, CustomerState, PendingLabel
@@ -114,7 +114,7 @@ class Decider:
                  trigger: str, trigger_event_id: str | None = None, basket_total: float | None = None) -> Decision:
         when = datetime.fromtimestamp(at, tz=timezone.utc)
         risk = self.models.churn.risk_band(scores["churn_probability"])
-        rfm = self.models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend)
+        rfm = self.models.rfm.predict_one(rfm_inputs(features["days_since_purchase"], state))
         profile = {
             "lifecycle_stage": lifecycle_stage(state.purchase_count, risk),
             "value_segment": rfm["value_segment"],
@@ -159,7 +159,7 @@ class Decider:
         cid = campaign.campaign_id
         offer = self.catalog.offer(campaign.offer_id)
         x = offer_features(features, offer.category, offer.lifecycle_stage, shares)
-        propensity = self.models["campaign_response"].predict(x)
+        propensity = self.models["campaign_response"].predict_one(x)
         value = offer_value(offer.category, self.catalog.config(campaign), avg_basket)
         aid = assignment_id(cid, customer_id, window)
         ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)

@@ -12,7 +12,7 @@ from core.badges import award_badges
 
 from core.campaigns import Catalog
 from core.decisions import Decider, Decision
-from core.features import category_shares, customer_features, offer_features
+from core.features import category_shares, customer_features, offer_features, rfm_inputs
 from core.labels import LabeledExample
 from core.limits import Reservation
 from core.state import DAY, CustomerState, PendingLabel
@@ -98,12 +98,12 @@ class LoyaltyEngine:
         return self.models.churn
 
     # ------------------------------------------------------------------ events
-    def admit(self, event) -> None:
+    def check_event_time(self, event) -> None:
         """Raise `InvalidEvent` if the watermark does not believe the event's time (`core.admission`).
 
         Drivers call it on each decoded event before its step; a refused event changes nothing.
         """
-        self.time_gate.admit(event.ts, self.watermark)
+        self.time_gate.check_event_time(event.ts, self.watermark)
 
     def on_purchase(self, state: CustomerState | None, event: PurchaseEvent) -> Outcome:
         state, now, examples = self._begin(state, event)
@@ -123,12 +123,12 @@ class LoyaltyEngine:
             categories[item.category] = categories.get(item.category, 0.0) + item.quantity * item.unit_price
         if categories:
             reco = self.models.recommendation
-            reco.checkout(event.customer_id, state.reco)
-            reco.observe(event.customer_id, categories)
-            reco.learn_basket(event.customer_id, categories)
-            state = state.evolve(reco=reco.checkin(event.customer_id))
+            with reco.customer(event.customer_id, state.reco) as profile:
+                reco.observe(event.customer_id, categories)
+                reco.learn_one({"customer_id": event.customer_id}, categories)
+            state = state.evolve(reco=profile.parameters)
         state = state.with_purchase(now, event.total, categories)
-        self.models.rfm.update(state.gap_days_last, state.purchase_count, state.total_spend)
+        self.models.rfm.learn_one(rfm_inputs(state.gap_days_last, state))
         self.models.learn(examples)
 
         features = customer_features(state, now)
@@ -158,7 +158,7 @@ class LoyaltyEngine:
         state = state.with_engagement(now)
         self.models.learn(examples)
         features = customer_features(state, now)
-        p = self.models["engagement"].predict(features)
+        p = self.models["engagement"].predict_one(features)
         state = self._predict(state, "engagement", features, p, now, self.config.engagement_days)
         state, badges = award_badges(state, event, streak_weeks=state.purchase_streak_weeks)
         return Outcome(state, examples=tuple(examples), badges=tuple(badges))
@@ -172,7 +172,7 @@ class LoyaltyEngine:
         self.models.learn(examples)
         if event.type == "bill_due":
             features = customer_features(state, now)
-            p = self.models["payment_default"].predict(features)
+            p = self.models["payment_default"].predict_one(features)
             state = self._predict(state, "payment_default", features, p, now, self.config.payment_window_days)
         return Outcome(state, examples=tuple(examples))
 
@@ -220,11 +220,8 @@ class LoyaltyEngine:
     def recommendations(self, state: CustomerState) -> list[dict]:
         """The customer's top categories (their own parameters come from their state)."""
         reco = self.models.recommendation
-        reco.checkout(state.customer_id, state.reco)
-        try:
-            return reco.recommend(state.customer_id)
-        finally:
-            reco.checkin(state.customer_id)
+        with reco.customer(state.customer_id, state.reco):
+            return reco.predict_one({"customer_id": state.customer_id})
 
     def as_of(self) -> str:
         return datetime.fromtimestamp(self.watermark, tz=timezone.utc).isoformat()
@@ -235,7 +232,7 @@ class LoyaltyEngine:
         features = customer_features(state, now)
         scores = self._scores(features)
         explanation = self.churn.explanation(features)
-        rfm = self.models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend)
+        rfm = self.models.rfm.predict_one(rfm_inputs(features["days_since_purchase"], state))
         shares = category_shares(state)
         response = {
             c.campaign_id: round(self._response(features, c.offer_id, shares), 6) for c in self.catalog.active()
@@ -272,12 +269,12 @@ class LoyaltyEngine:
     def _scores(self, features: dict[str, float]) -> dict[str, float]:
         m = self.models
         return {
-            "churn_probability": round(m["churn"].predict(features), 6),
-            "propensity_to_buy": round(m["propensity"].predict(features), 6),
-            "engagement_score": round(100 * m["engagement"].predict(features), 4),
-            "upsell_propensity": round(m["upsell"].predict(features), 6),
-            "payment_default_risk": round(m["payment_default"].predict(features), 6),
-            "lifetime_value": round(m["lifetime_value"].predict(features), 2),
+            "churn_probability": round(m["churn"].predict_one(features), 6),
+            "propensity_to_buy": round(m["propensity"].predict_one(features), 6),
+            "engagement_score": round(100 * m["engagement"].predict_one(features), 4),
+            "upsell_propensity": round(m["upsell"].predict_one(features), 6),
+            "payment_default_risk": round(m["payment_default"].predict_one(features), 6),
+            "lifetime_value": round(m["lifetime_value"].predict_one(features), 2),
         }
 
     def _predict(self, state, task, features, prediction, now, days, baseline=None, extra=0.0) -> CustomerState:
@@ -293,4 +290,4 @@ class LoyaltyEngine:
     def _response(self, features: dict[str, float], offer_id: str, shares: dict[str, float] | None = None) -> float:
         offer = self.catalog.offer(offer_id)
         x = offer_features(features, offer.category, offer.lifecycle_stage, shares)
-        return self.models["campaign_response"].predict(x)
+        return self.models["campaign_response"].predict_one(x)

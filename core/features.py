@@ -79,3 +79,8 @@ def category_shares(state: CustomerState) -> dict[str, float]:
     """Each category's share of the customer's spend."""
     total = sum(state.category_spend.values())
     return {k: round(v / total, 4) for k, v in state.category_spend.items()} if total else {}
+
+
+def rfm_inputs(recency_days: float, state: CustomerState) -> dict[str, float]:
+    """What the RFM model reads: days since the last purchase, purchases and spend so far."""
+    return {"recency_days": recency_days, "frequency": state.purchase_count, "monetary": state.total_spend}

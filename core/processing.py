@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
+from core.outputs import Output, Source, dead_letter
 from core.partitioning import partition_of
 from core.state import DAY, CustomerState
 from schemas import InvalidEvent, decode
@@ -45,6 +46,31 @@ class Result:
     redelivered: bool = False  # the customer's state had applied this record already: nothing done
     more: bool = False  # a sweep stopped at its limit: more customers of the partition are due
     waiting: int = 0  # outcomes not in it yet: they wait for `Processor.settle` (see `Processor`)
+
+    @property
+    def rejected(self) -> bool:
+        """The record is a dead letter: invalid, or the core failed on it."""
+        return self.invalid is not None or self.failure is not None
+
+    def outputs(self, source: Source | None = None) -> Iterator[Output]:
+        """The records to send, in the order every driver sends them (`core.outputs`).
+
+        A rejected record gives its dead letter, for which the driver names its `source`.
+        """
+        if self.rejected:
+            if source is None:
+                raise ValueError("a rejected record's dead letter needs its source")
+            if self.invalid is not None:
+                yield dead_letter(source, self.invalid)
+            else:
+                yield dead_letter(source, self.failure, "processing")
+            return
+        for assignment in self.assignments:
+            yield Output("offer-assignments", assignment.campaign_id.encode(), assignment)
+        for trace in self.traces:
+            yield Output("decisions", trace.customer_id.encode(), trace)
+        for award in self.badges:
+            yield Output("badge-awards", award.customer_id.encode(), award)
 
     def add(self, outcome: Outcome, as_of: str) -> None:
         self.assignments.extend(outcome.assignments)
@@ -145,7 +171,7 @@ class Processor:
             if offset is not None and state is not None and state.applied.get(kind, -1) >= offset:
                 return Result(redelivered=True)
             try:
-                self.engine.admit(event)  # an event time the watermark believes (core.admission)
+                self.engine.check_event_time(event)  # an event time the watermark believes (core.admission)
             except InvalidEvent as error:
                 return Result(invalid=error.reason)
             outcome = step(state, event)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from core.engine import LoyaltyEngine
 from core.limits import ContactPolicy, Limits, MemoryLimits
+from core.outputs import Source
 from core.partitioning import partition_of
 from core.processing import MODELS, Processor, Result
 from core.state import CustomerState
-from schemas import DeadLetter
 from schemas.scores import CustomerScores
 
 Emit = Callable[[str, bytes | None, object], None]
@@ -65,30 +65,26 @@ class Replay:
         counts.records += 1
         counts.by_topic[topic] = counts.by_topic.get(topic, 0) + 1
         partition = partition_of(key, self.partitions) if key else 0
-        if topic not in MODELS:
-            self._dead_letter(topic, partition, offset, key, value, f"unknown topic {topic!r}")
-            return
-        result = await self.processor.process(topic, key, value)
-        if result.invalid is not None or result.failure is not None:
-            kind = "invalid" if result.invalid is not None else "processing"
-            self._dead_letter(topic, partition, offset, key, value, result.invalid or result.failure, kind)
+        if topic in MODELS:
+            result = await self.processor.process(topic, key, value)
         else:
+            result = Result(invalid=f"unknown topic {topic!r}")
+        if not result.rejected:
             counts.processed += 1
-            self._outputs(result)
+        self._send(result, Source(topic, partition, offset, key, value))
         # The record's partition first, as the live agent does; then the others, as the live
         # worker's ticks do for partitions that get no records (one partition: no difference).
         for p in (partition, *(q for q in range(self.partitions) if q != partition)):
-            self._outputs(await self.processor.sweep(p))
+            self._send(await self.processor.sweep(p))
 
-    def _outputs(self, result: Result) -> None:
-        """Send what the live agents send, in the same order."""
-        for assignment in result.assignments:
-            self.emit("offer-assignments", assignment.campaign_id.encode(), assignment)
-            self.counts.assignments += 1
-        for trace in result.traces:
-            self.emit("decisions", trace.customer_id.encode(), trace)
-        for award in result.badges:
-            self.emit("badge-awards", award.customer_id.encode(), award)
+    def _send(self, result: Result, source: Source | None = None) -> None:
+        """Send what the live agents send, in the same order (`Result.outputs`); serve the scores."""
+        for output in result.outputs(source):
+            self.emit(output.topic, output.key, output.record)
+            if output.topic == "offer-assignments":
+                self.counts.assignments += 1
+            elif output.topic == "dead-letters":
+                self.counts.dead_lettered += 1
         for customer_id, values in result.scores:
             self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
         self.counts.examples_learned += result.learned
@@ -106,15 +102,9 @@ class Replay:
     def finish(self) -> None:
         """Resolve every label the final watermark has passed, in every partition."""
         for partition in range(self.partitions):
-            self._outputs(self._loop.run_until_complete(self.processor.sweep(partition)))
+            self._send(self._loop.run_until_complete(self.processor.sweep(partition)))
 
     def final_scores(self) -> Iterable[CustomerScores]:
         """Every customer's scores as of the final watermark, by customer id."""
         for customer_id in sorted(self.states):
             yield self.engine.profile(self.states[customer_id])
-
-    def _dead_letter(self, topic, partition, offset, key, value, error, kind="invalid") -> None:
-        letter = DeadLetter.build(topic=topic, partition=partition, offset=offset, key=key, value=value,
-                                  error=error, kind=kind)
-        self.emit("dead-letters", key, letter)
-        self.counts.dead_lettered += 1

@@ -30,12 +30,12 @@ class ChurnModel(LinearClassifier):
     Examples
     --------
     >>> model = ChurnModel()
-    >>> model.predict({"days_since_purchase": 3.0})
+    >>> model.predict_one({"days_since_purchase": 3.0})
     0.5
     >>> for _ in range(1000):
-    ...     model.learn({"days_since_purchase": 40.0}, True)
-    ...     model.learn({"days_since_purchase": 2.0}, False)
-    >>> model.predict({"days_since_purchase": 40.0}) > 0.8 > 0.2 > model.predict({"days_since_purchase": 2.0})
+    ...     model.learn_one({"days_since_purchase": 40.0}, True)
+    ...     model.learn_one({"days_since_purchase": 2.0}, False)
+    >>> model.predict_one({"days_since_purchase": 40.0}) > 0.8 > 0.2 > model.predict_one({"days_since_purchase": 2.0})
     True
     >>> e = model.explanation({"days_since_purchase": 40.0})
     >>> e["risk_band"], [f["feature"] for f in e["factors"]], e["factors"][0]["effect"]

@@ -46,12 +46,12 @@ class LinearClassifier:
     Examples
     --------
     >>> model = LinearClassifier("demo")
-    >>> model.predict({"x": 1.0})
+    >>> model.predict_one({"x": 1.0})
     0.5
     >>> for _ in range(1000):
-    ...     model.learn({"x": 5.0}, True)
-    ...     model.learn({"x": 1.0}, False)
-    >>> model.predict({"x": 5.0}) > 0.8 > 0.2 > model.predict({"x": 1.0})
+    ...     model.learn_one({"x": 5.0}, True)
+    ...     model.learn_one({"x": 1.0}, False)
+    >>> model.predict_one({"x": 5.0}) > 0.8 > 0.2 > model.predict_one({"x": 1.0})
     True
     >>> e = model.explain({"x": 5.0})
     >>> abs(e.intercept + sum(e.contributions.values()) - e.logit) < 1e-9
@@ -70,12 +70,12 @@ class LinearClassifier:
         self._params: tuple | None = None
 
     def _parameters(self) -> tuple:
-        """(terms, intercept) as the pipeline holds them after its last `learn`.
+        """(terms, intercept) as the pipeline holds them after its last `learn_one`.
 
         `terms` maps each feature with a non-zero variance to (mean, standard deviation,
         weight); a feature without one contributes nothing, as in River's scaler.
         Predicting through River's pipeline builds a scaled dict and a Rust vector per call;
-        the same arithmetic over the learned parameters, looked up once per `learn`, costs
+        the same arithmetic over the learned parameters, looked up once per `learn_one`, costs
         a fraction, and a purchase asks for a dozen predictions. Learning stays River's own.
         """
         if self._params is None:
@@ -94,16 +94,17 @@ class LinearClassifier:
             term = terms.get(name)
             yield name, term[2] * ((value - term[0]) / term[1]) if term is not None else 0.0
 
-    def predict(self, features: dict[str, float]) -> float:
+    def predict_one(self, x: dict[str, float]) -> float:
+        """The probability of the positive class."""
         terms, logit = self._parameters()
-        for name, value in features.items():  # `_terms`, inlined: this is the hot path
+        for name, value in x.items():  # `_terms`, inlined: this is the hot path
             term = terms.get(name)
             if term is not None:
                 logit += term[2] * ((value - term[0]) / term[1])
         return float(sigmoid(logit))
 
-    def learn(self, features: dict[str, float], label: bool) -> None:
-        self.pipeline.learn_one(dict(features), bool(label))
+    def learn_one(self, x: dict[str, float], y: bool) -> None:
+        self.pipeline.learn_one(dict(x), bool(y))
         self._params = None
         self.n_learned += 1
 
@@ -111,10 +112,10 @@ class LinearClassifier:
         intercept = self._parameters()[1]
         contributions = dict(self._terms(features))
         logit = intercept
-        for contribution in contributions.values():  # summed as `predict` sums them
+        for contribution in contributions.values():  # summed as `predict_one` sums them
             logit += contribution
         return Explanation(
-            probability=float(sigmoid(logit)),  # River's link on the same sum: it equals `predict`
+            probability=float(sigmoid(logit)),  # River's link on the same sum: it equals `predict_one`
             logit=logit,
             intercept=intercept,
             contributions=contributions,

@@ -25,12 +25,12 @@ class LifetimeValueModel:
     Examples
     --------
     >>> model = LifetimeValueModel()
-    >>> model.predict({"rate": 1.0})
+    >>> model.predict_one({"rate": 1.0})
     0.0
     >>> for _ in range(500):
-    ...     model.learn({"rate": 4.0}, 400.0)
-    ...     model.learn({"rate": 1.0}, 20.0)
-    >>> model.predict({"rate": 4.0}) > 150 > 40 > model.predict({"rate": 1.0})
+    ...     model.learn_one({"rate": 4.0}, 400.0)
+    ...     model.learn_one({"rate": 1.0}, 20.0)
+    >>> model.predict_one({"rate": 4.0}) > 150 > 40 > model.predict_one({"rate": 1.0})
     True
     """
 
@@ -47,11 +47,13 @@ class LifetimeValueModel:
         )
         self.n_learned = 0
 
-    def predict(self, features: dict[str, float]) -> float:
-        return max(0.0, math.expm1(max(-20.0, min(MAX_LOG_SPEND, self.pipeline.predict_one(features)))))
+    def predict_one(self, x: dict[str, float]) -> float:
+        """Spend over the next `horizon_days`."""
+        return max(0.0, math.expm1(max(-20.0, min(MAX_LOG_SPEND, self.pipeline.predict_one(x)))))
 
-    def learn(self, features: dict[str, float], spend: float) -> None:
-        self.pipeline.learn_one(dict(features), math.log1p(max(0.0, spend)))
+    def learn_one(self, x: dict[str, float], y: float) -> None:
+        """`y` is the spend seen over the horizon."""
+        self.pipeline.learn_one(dict(x), math.log1p(max(0.0, y)))
         self.n_learned += 1
 
     @property

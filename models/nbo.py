@@ -25,8 +25,8 @@ class NextBestOffer:
     --------
     >>> nbo = NextBestOffer()
     >>> for _ in range(200):
-    ...     nbo.learn("good", True)
-    ...     nbo.learn("bad", False)
+    ...     nbo.learn_one({"campaign_id": "good"}, True)
+    ...     nbo.learn_one({"campaign_id": "bad"}, False)
     >>> good = nbo.expected_value("good", 0.5, value=10, priority=1, key="k1")[0]
     >>> bad = nbo.expected_value("bad", 0.5, value=10, priority=1, key="k1")[0]
     >>> good > bad, nbo.expected_value("new", 0.5, 10, 1, "k1") == nbo.expected_value("new", 0.5, 10, 1, "k1")
@@ -42,6 +42,10 @@ class NextBestOffer:
         self.responses = 0
         self.redemptions = 0
 
+    def predict_one(self, x: dict) -> float:
+        """A redemption rate drawn from campaign `x["campaign_id"]`'s posterior, seeded by `x["key"]`."""
+        return self.sample(x["campaign_id"], x["key"])
+
     def sample(self, campaign_id: str, key: str) -> float:
         a = self.prior_redeemed + self.redeemed.get(campaign_id, 0.0)
         b = self.prior_missed + self.missed.get(campaign_id, 0.0)
@@ -52,7 +56,9 @@ class NextBestOffer:
         sampled = self.sample(campaign_id, key)
         return (propensity + sampled) / 2 * value * priority, sampled
 
-    def learn(self, campaign_id: str, redeemed: bool) -> None:
+    def learn_one(self, x: dict, y: bool) -> None:
+        """Campaign `x["campaign_id"]`'s offer was redeemed (`y`) or not."""
+        campaign_id, redeemed = x["campaign_id"], bool(y)
         store = self.redeemed if redeemed else self.missed
         store[campaign_id] = store.get(campaign_id, 0.0) + 1.0
         self.responses += 1

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from river import optim, reco
+
+
+@dataclass
+class Profile:
+    """A customer's own parameters, as `CategoryRecommender.customer` leaves them: what their state keeps."""
+
+    parameters: list | None = None
 
 
 class CategoryRecommender:
@@ -29,7 +39,7 @@ class CategoryRecommender:
     adds what the customer has not bought yet (0.72 -> 0.74). MF alone is weaker than the
     blend in both, so it gets the smaller weight; popularity mostly breaks ties.
 
-    Unknown customers get the most popular categories; `recommend` never changes the model,
+    Unknown customers get the most popular categories; `predict_one` never changes the model,
     so it is safe to call for any id. Ties are broken by category name, and iteration is
     over insertion-ordered dicts, so results are deterministic for a seed.
 
@@ -53,15 +63,16 @@ class CategoryRecommender:
     Examples
     --------
     >>> model = CategoryRecommender(k=2)
-    >>> model.recommend("alice")
+    >>> model.predict_one({"customer_id": "alice"})
     []
     >>> for day in range(5):
-    ...     model.learn_basket("alice", {"coffee": 12.0, "bakery": 4.5})
-    ...     model.learn_basket("bob", {"wine": 30.0, "cheese": 9.0} if day == 0 else {"wine": 25.0})
-    ...     model.learn_basket("carol", {"coffee": 3.0})
-    >>> [r["category"] for r in model.recommend("bob", k=1)], [r["category"] for r in model.recommend("alice")]
+    ...     model.learn_one({"customer_id": "alice"}, {"coffee": 12.0, "bakery": 4.5})
+    ...     model.learn_one({"customer_id": "bob"}, {"wine": 30.0, "cheese": 9.0} if day == 0 else {"wine": 25.0})
+    ...     model.learn_one({"customer_id": "carol"}, {"coffee": 3.0})
+    >>> bob, alice = {"customer_id": "bob"}, {"customer_id": "alice"}
+    >>> [r["category"] for r in model.predict_one(bob, k=1)], [r["category"] for r in model.predict_one(alice)]
     (['wine'], ['coffee', 'bakery'])
-    >>> [r["category"] for r in model.recommend("someone-new")]
+    >>> [r["category"] for r in model.predict_one({"customer_id": "someone-new"})]
     ['coffee', 'bakery']
     >>> model.observe("alice", {"bakery": 2.0}), model.hit_rate, model.n_evaluated
     (True, 1.0, 1)
@@ -108,22 +119,28 @@ class CategoryRecommender:
         self.n_evaluated = 0
         self.n_hits = 0
 
-    def checkout(self, customer_id: str, profile: list | None) -> None:
+    @contextmanager
+    def customer(self, customer_id: str, profile: list | None) -> Iterator[Profile]:
         """Put a customer's own parameters (from their state) into the model for one event.
 
         The model's memory is then the same for ten customers or ten million: a customer's
-        MF bias and latent vector and decayed category counts live in the customer's state
-        (`checkin` takes them out again), only the categories' parameters stay here.
+        MF bias and latent vector and decayed category counts live in the customer's state,
+        only the categories' parameters stay here. On leaving the block they are taken out
+        again, into the yielded `Profile`'s `parameters` (what the state keeps next).
         """
-        if profile is None:
-            return
-        bias, latent, counts = profile
-        self.mf.u_biases[customer_id] = bias
-        self.mf.u_latents[customer_id] = np.array(latent, dtype=float)
-        self.customer_counts[customer_id] = dict(counts)
+        if profile is not None:
+            bias, latent, counts = profile
+            self.mf.u_biases[customer_id] = bias
+            self.mf.u_latents[customer_id] = np.array(latent, dtype=float)
+            self.customer_counts[customer_id] = dict(counts)
+        held = Profile()
+        try:
+            yield held
+        finally:
+            held.parameters = self._take_out(customer_id)
 
-    def checkin(self, customer_id: str) -> list | None:
-        """Take a customer's own parameters out of the model: `[bias, latent vector, category counts]`."""
+    def _take_out(self, customer_id: str) -> list | None:
+        """A customer's own parameters, out of the model: `[bias, latent vector, category counts]`."""
         counts = self.customer_counts.pop(customer_id, None)
         bias = self.mf.u_biases.pop(customer_id, None)
         latent = self.mf.u_latents.pop(customer_id, None)
@@ -138,9 +155,15 @@ class CategoryRecommender:
         """Share of observed baskets with a bought category in the top-k shown before them."""
         return self.n_hits / self.n_evaluated if self.n_evaluated else 0.0
 
-    def learn_basket(self, customer_id: str, categories: dict[str, float]) -> None:
-        """Learns one basket (category -> spend or quantity); non-positive entries are ignored."""
-        bought = self._bought(categories)
+    @property
+    def version(self) -> str:
+        return f"reco-v1+{self.n_evaluated}"
+
+    def learn_one(self, x: dict, y: dict[str, float]) -> None:
+        """Learns customer `x["customer_id"]`'s basket `y` (category -> spend or quantity); non-positive
+        entries are ignored."""
+        customer_id = x["customer_id"]
+        bought = self._bought(y)
         if not bought:
             return
         for category in bought:
@@ -159,8 +182,9 @@ class CategoryRecommender:
             self.mf.learn_one(customer_id, category, 0.0)
         self.n_baskets += 1
 
-    def recommend(self, customer_id: str, k: int | None = None) -> list[dict]:
-        """The top-k categories for a customer, best first, as ``{"category", "score"}`` dicts."""
+    def predict_one(self, x: dict, k: int | None = None) -> list[dict]:
+        """The top-k categories for customer `x["customer_id"]`, best first, as ``{"category", "score"}`` dicts."""
+        customer_id = x["customer_id"]
         k = self.k if k is None else k
         if k <= 0 or not self.popularity:
             return []
@@ -192,10 +216,10 @@ class CategoryRecommender:
 
         Returns whether any bought category was recommended, or None when nothing could be
         recommended yet or the basket is empty; only non-None outcomes count in `hit_rate`.
-        Does not learn the basket: call `learn_basket` afterwards.
+        Does not learn the basket: call `learn_one` afterwards.
         """
         bought = self._bought(categories)
-        shown = self.recommend(customer_id)
+        shown = self.predict_one({"customer_id": customer_id})
         if not shown or not bought:
             return None
         hit = any(r["category"] in bought for r in shown)

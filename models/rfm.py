@@ -91,7 +91,7 @@ class RFMModel:
     input, and 5 is always best.
 
     Before any update every score is the middle one (3). Non-finite inputs are skipped by
-    `update` (``n_seen`` does not move) and score 1 in `score`.
+    `learn_one` (``n_seen`` does not move) and score 1 in `predict_one`.
 
     Parameters
     ----------
@@ -101,13 +101,13 @@ class RFMModel:
     Examples
     --------
     >>> model = RFMModel()
-    >>> model.score(recency_days=10.0, frequency=2.0, monetary=80.0)["rfm_code"]
+    >>> model.predict_one({"recency_days": 10.0, "frequency": 2.0, "monetary": 80.0})["rfm_code"]
     '333'
     >>> for i in range(100):
-    ...     model.update(recency_days=float(i), frequency=float(i % 20), monetary=10.0 * (i % 50))
-    >>> model.score(recency_days=0.0, frequency=50.0, monetary=1000.0)
+    ...     model.learn_one({"recency_days": float(i), "frequency": float(i % 20), "monetary": 10.0 * (i % 50)})
+    >>> model.predict_one({"recency_days": 0.0, "frequency": 50.0, "monetary": 1000.0})
     {'recency_score': 5, 'frequency_score': 5, 'monetary_score': 5, 'rfm_code': '555', 'segment': 'champions', 'value_segment': 'high'}
-    >>> model.score(recency_days=365.0, frequency=0.0, monetary=0.0)["segment"], model.n_seen
+    >>> model.predict_one({"recency_days": 365.0, "frequency": 0.0, "monetary": 0.0})["segment"], model.n_seen
     ('lost', 100)
     """
 
@@ -121,9 +121,9 @@ class RFMModel:
         self.monetary_quantiles = [stats.Quantile(q) for q in cut_points]
         self.n_seen = 0
 
-    def update(self, recency_days: float, frequency: float, monetary: float) -> None:
-        """Feeds one customer's current values (call once per purchase)."""
-        values = (float(recency_days), float(frequency), float(monetary))
+    def learn_one(self, x: dict[str, float], y: None = None) -> None:
+        """Feeds one customer's current `recency_days`, `frequency` and `monetary` (once per purchase)."""
+        values = (float(x["recency_days"]), float(x["frequency"]), float(x["monetary"]))
         if not all(math.isfinite(v) for v in values):
             return
         for quantiles, value in zip(
@@ -133,14 +133,14 @@ class RFMModel:
                 quantile.update(value)
         self.n_seen += 1
 
-    def score(self, recency_days: float, frequency: float, monetary: float) -> dict:
+    def predict_one(self, x: dict[str, float]) -> dict:
         """RFM scores, code, segment and value segment of one customer's current values."""
         if self.n_seen == 0:
             r = f = m = (self.bins + 1) // 2
         else:
-            r = self._level(self.recency_quantiles, float(recency_days), lower_is_better=True)
-            f = self._level(self.frequency_quantiles, float(frequency), lower_is_better=False)
-            m = self._level(self.monetary_quantiles, float(monetary), lower_is_better=False)
+            r = self._level(self.recency_quantiles, float(x["recency_days"]), lower_is_better=True)
+            f = self._level(self.frequency_quantiles, float(x["frequency"]), lower_is_better=False)
+            m = self._level(self.monetary_quantiles, float(x["monetary"]), lower_is_better=False)
         return {
             "recency_score": r,
             "frequency_score": f,
@@ -149,6 +149,10 @@ class RFMModel:
             "segment": segment_for(*self._as_five(r, f, m)),
             "value_segment": value_segment_for(self._as_five(m)[0]),
         }
+
+    @property
+    def version(self) -> str:
+        return f"rfm-quantiles-v1+{self.n_seen}"
 
     @staticmethod
     def _level(quantiles: list[stats.Quantile], value: float, lower_is_better: bool) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
+from models.base import OnlineModel
 from models.churn import ChurnModel
 from models.linear import LinearClassifier
 from models.ltv import LifetimeValueModel
@@ -45,29 +46,29 @@ class ModelSuite:
             quality = self.quality[example.task]
             label = example.label if example.task == "lifetime_value" else bool(example.label)
             quality.update(label, example.prediction, baseline=example.baseline)
-            self.learners[example.task].learn(example.features, label)
+            self.learners[example.task].learn_one(example.features, label)
             if example.task == "campaign_response" and example.ref:
-                self.nbo.learn(example.ref, bool(example.label))
+                self.nbo.learn_one({"campaign_id": example.ref}, bool(example.label))
             self.pending[example.task] -= 1
             n += 1
         return n
 
+    def members(self) -> dict[str, OnlineModel]:
+        """Every model of the suite by name: the ten models, each an `OnlineModel`."""
+        return {**self.learners, "rfm": self.rfm, "recommendation": self.recommendation, "next_best_offer": self.nbo}
+
     def versions(self) -> dict[str, str]:
-        out = {name: model.version for name, model in self.learners.items()}
-        out["rfm"] = f"rfm-quantiles-v1+{self.rfm.n_seen}"
-        out["recommendation"] = f"reco-v1+{self.recommendation.n_evaluated}"
-        out["next_best_offer"] = self.nbo.version
-        return out
+        return {name: model.version for name, model in self.members().items()}
 
     def report(self) -> dict[str, dict]:
         """Per model: version, prequential metrics, samples, labels pending, drift flag."""
         out = {}
         for name, model in self.learners.items():
             out[name] = {"version": model.version, "pending_labels": max(0, self.pending[name]), **self.quality[name].report()}
-        out["rfm"] = {"version": f"rfm-quantiles-v1+{self.rfm.n_seen}", "samples": self.rfm.n_seen, "drift": False}
+        out["rfm"] = {"version": self.rfm.version, "samples": self.rfm.n_seen, "drift": False}
         reco = self.recommendation
         out["recommendation"] = {
-            "version": f"reco-v1+{reco.n_evaluated}",
+            "version": reco.version,
             f"hit_rate_at_{reco.k}": round(reco.hit_rate, 6),
             "samples": reco.n_evaluated,
             "drift": False,

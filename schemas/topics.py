@@ -1,7 +1,7 @@
 """Every topic's contract in one list: its name, key, value model and direction.
 
 The worker declares its topics from this list, the JSON Schema export writes one
-file per entry, and the README's topic table describes the same entries.
+file per entry, and docs/contracts.md's topic table describes the same entries.
 """
 
 from __future__ import annotations

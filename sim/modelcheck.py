@@ -15,7 +15,7 @@ from typing import Any, Callable
 from pydantic import TypeAdapter, ValidationError, confloat
 
 from core.engine import LoyaltyEngine
-from core.features import customer_features
+from core.features import customer_features, rfm_inputs
 from sim.population import generate, topic_of
 from core.replay import Replay
 from core.state import CustomerState
@@ -80,17 +80,17 @@ def check_models(engine: LoyaltyEngine, state: CustomerState) -> list[Check]:
     models = engine.models
     calls: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
         "churn": (lambda: models.churn.explanation(features), _churn),
-        "propensity": (lambda: models["propensity"].predict(features), _probability),
-        "engagement": (lambda: 100 * models["engagement"].predict(features), _score_0_100),
+        "propensity": (lambda: models["propensity"].predict_one(features), _probability),
+        "engagement": (lambda: 100 * models["engagement"].predict_one(features), _score_0_100),
         "campaign_response": (
             lambda: {c.campaign_id: engine._response(features, c.offer_id) for c in engine.catalog.active()},
             _per_campaign,
         ),
-        "upsell": (lambda: models["upsell"].predict(features), _probability),
-        "payment_default": (lambda: models["payment_default"].predict(features), _probability),
-        "lifetime_value": (lambda: models["lifetime_value"].predict(features), _non_negative),
+        "upsell": (lambda: models["upsell"].predict_one(features), _probability),
+        "payment_default": (lambda: models["payment_default"].predict_one(features), _probability),
+        "lifetime_value": (lambda: models["lifetime_value"].predict_one(features), _non_negative),
         "rfm": (
-            lambda: models.rfm.score(features["days_since_purchase"], state.purchase_count, state.total_spend),
+            lambda: models.rfm.predict_one(rfm_inputs(features["days_since_purchase"], state)),
             RFMScore.model_validate,
         ),
         "recommendation": (lambda: engine.recommendations(state), _recommendations),

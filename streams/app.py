@@ -17,7 +17,7 @@ settings = get_settings()
 # with short young collections whose survivors are frozen (streams.collector, lifecycle).
 collect_by_generations()
 # Faust's consumer runs in a thread of its own; while the agent computes, each hand-over
-# of fetched records waits for the interpreter to switch threads (a setting: see README).
+# of fetched records waits for the interpreter to switch threads (a setting: see docs/configuration.md).
 sys.setswitchinterval(settings.switch_interval_ms / 1000)
 # Faust creates only the last level of its data directory.
 Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

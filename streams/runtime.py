@@ -7,9 +7,9 @@ from core.processing import Processor
 from schemas.topics import CUSTOMER_EVENTS
 from streams.kafka.catalog import CatalogFollower
 from streams.counters import Counters
-from streams.kafka.deadletters import DeadLetterSink
 from streams.kafka.ordering import InOrder
 from streams.kafka.outbox import Outbox
+from streams.kafka.outputs import OutputSink
 from streams.redis.limits import RedisLimits
 from streams.redis.scores import RedisScoreStore
 from streams.settings import get_settings
@@ -25,7 +25,7 @@ outbox = Outbox(settings)
 states = BatchStates(outbox)
 processor = Processor(engine, states.load, states.save, limits, settings.contact_policy(), partitions=settings.partitions,
                       hold=settings.reserve_together)
-dead_letters = DeadLetterSink(outbox, settings.topic("dead-letters"), counters)
+outputs = OutputSink(outbox, settings, counters)  # every output record, dead letters included
 scores = RedisScoreStore(settings.redis_url, namespace=settings.app_id)
 catalog = CatalogFollower(settings, engine, fallback=file_catalog)
 # The customer topics and the ticks, which the one customers agent reads.

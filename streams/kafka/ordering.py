@@ -62,8 +62,8 @@ class InOrder:
                 if tp in self.refused:
                     self.seeks[tp] = self.sought[tp] = offset
 
-    def admit(self, message) -> bool:
-        """Should the agent process this record now?"""
+    def is_next_offset(self, message) -> bool:
+        """Is this record its partition's next offset, so the agent processes it now?"""
         tp, offset = message.tp, message.offset
         expected = self.expected.get(tp)
         if expected is None:  # not assigned here, or its start not known yet

@@ -9,7 +9,7 @@ Redis back:
 
 * per-customer state (the table's changelog) equals a linear recount of the inputs;
 * the broken records are dead letters, each once after deduplication by source offset;
-* consumers that deduplicate by `assignment_id` (as the README says) get each offer
+* consumers that deduplicate by `assignment_id` (as docs/contracts.md says) get each offer
   once, and no decision (a customer and the event that triggered it) led to two offers;
 * each campaign's budget and each customer's cap in Redis equal the distinct offers
   that went out (drift 0), and no budget is exceeded;
@@ -183,7 +183,7 @@ def test_workers_killed_at_random_lose_nothing_and_double_nothing(settings, star
     delivered: dict[str, OfferAssignment] = {}
     for record in records:
         offer = decode(OfferAssignment, record.value())
-        delivered.setdefault(offer.assignment_id, offer)  # the consumer-side dedupe the README describes
+        delivered.setdefault(offer.assignment_id, offer)  # the consumer-side dedupe docs/contracts.md describes
     per_decision = Counter((o.customer_id, o.trigger_event_id) for o in delivered.values())
     duplicates = sum(n - 1 for n in per_decision.values() if n > 1)
 

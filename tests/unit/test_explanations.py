@@ -45,7 +45,7 @@ def test_explanation_matches_the_band_and_adds_up(moment):
     ChurnScore.model_validate({k: v for k, v in e.items() if k != "contributions"})
     # The decomposition is the model's own: intercept plus every contribution is its logit.
     assert math.isclose(e["intercept"] + sum(e["contributions"].values()), e["logit"], abs_tol=1e-9)
-    assert math.isclose(e["probability"], model.predict(features), rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(e["probability"], model.predict_one(features), rel_tol=1e-9, abs_tol=1e-12)
     assert math.isclose(e["probability"], sigmoid(e["logit"]), rel_tol=1e-9, abs_tol=1e-12)
     listed = {f["feature"]: f["contribution"] for f in e["factors"]}
     assert all(e["contributions"][k] == v for k, v in listed.items())
@@ -80,5 +80,5 @@ def test_all_three_bands_occur_on_real_customers():
 def test_silence_raises_the_churn_risk_of_a_regular_customer():
     engine, states = trained()
     regular = max((s for s in states if s.purchase_count >= 10), key=lambda s: s.purchase_count)
-    risks = [engine.churn.predict(customer_features(regular, regular.last_purchase_at + d * DAY)) for d in (0, 30, 90)]
+    risks = [engine.churn.predict_one(customer_features(regular, regular.last_purchase_at + d * DAY)) for d in (0, 30, 90)]
     assert risks[0] < risks[1] < risks[2]

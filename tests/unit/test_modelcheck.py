@@ -22,8 +22,8 @@ def test_all_nine_models_pass_on_a_sample_customer():
 
 def test_a_malformed_output_fails_loudly_and_by_name(monkeypatch):
     engine, state = warmed()
-    monkeypatch.setattr(engine.models.rfm, "score", lambda *a: {"recency_score": 9, "segment": "champions"})
-    monkeypatch.setattr(engine.models["upsell"], "predict", lambda features: 1.7)
+    monkeypatch.setattr(engine.models.rfm, "predict_one", lambda x: {"recency_score": 9, "segment": "champions"})
+    monkeypatch.setattr(engine.models["upsell"], "predict_one", lambda x: 1.7)
     failed = {r.model: r.detail for r in check_models(engine, state) if not r.ok}
     assert set(failed) == {"rfm", "upsell", "score_record"}
     assert "malformed output" in failed["rfm"] and "recency_score" in failed["rfm"]
@@ -33,10 +33,10 @@ def test_a_malformed_output_fails_loudly_and_by_name(monkeypatch):
 def test_a_raising_model_fails_its_check_only(monkeypatch):
     engine, state = warmed()
 
-    def broken(customer_id, k=None):
+    def broken(x, k=None):
         raise RuntimeError("index corrupt")
 
-    monkeypatch.setattr(engine.models.recommendation, "recommend", broken)
+    monkeypatch.setattr(engine.models.recommendation, "predict_one", broken)
     failed = {r.model: r.detail for r in check_models(engine, state) if not r.ok}
     assert failed["recommendation"] == "raised RuntimeError: index corrupt"
     assert set(failed) == {"recommendation", "score_record"}

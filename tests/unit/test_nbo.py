@@ -16,8 +16,8 @@ def test_next_best_offer_redeems_more_than_a_random_pick():
 def test_thompson_samples_explore_new_offers_and_exploit_known_ones():
     nbo = NextBestOffer()
     for i in range(300):
-        nbo.learn("known-good", i % 10 < 3)  # redeemed 30% of the time
-        nbo.learn("known-bad", i % 10 < 1)  # 10%
+        nbo.learn_one({"campaign_id": "known-good"}, i % 10 < 3)  # redeemed 30% of the time
+        nbo.learn_one({"campaign_id": "known-bad"}, i % 10 < 1)  # 10%
     wins = {"known-good": 0, "known-bad": 0, "new": 0}
     for i in range(400):
         scores = {c: nbo.expected_value(c, 0.3, value=5, priority=1, key=f"k{i}")[0] for c in wins}

@@ -25,29 +25,29 @@ class Clock:
 def test_a_dropped_record_stops_the_partition_until_it_is_read_again():
     order = InOrder(["purchases"])
     order.reset({P0: 10, OTHER: 3})
-    assert [order.admit(record(o)) for o in (10, 11)] == [True, True]
-    assert not order.admit(record(13)) and not order.admit(record(14))  # 12 never came
+    assert [order.is_next_offset(record(o)) for o in (10, 11)] == [True, True]
+    assert not order.is_next_offset(record(13)) and not order.is_next_offset(record(14))  # 12 never came
     assert order.take_seeks() == {P0: 12} and order.take_seeks() == {}
-    assert [order.admit(record(o)) for o in (12, 13, 14)] == [True, True, True]  # read again, in order
-    assert not order.admit(record(13))  # processed already
+    assert [order.is_next_offset(record(o)) for o in (12, 13, 14)] == [True, True, True]  # read again, in order
+    assert not order.is_next_offset(record(13))  # processed already
     assert order.dropped == 2
 
 
 def test_nothing_is_processed_before_the_start_of_a_partition_is_known():
     order = InOrder(["purchases"])
-    assert not order.admit(record(0))  # before the first seek: no assignment known
+    assert not order.is_next_offset(record(0))  # before the first seek: no assignment known
     order.reset({P0: 4, P1: None})  # P1 has no committed offset: its start comes later
-    assert not order.admit(record(7, P1))
-    assert order.admit(record(4))
+    assert not order.is_next_offset(record(7, P1))
+    assert order.is_next_offset(record(4))
     order.started({P1: 2})
     assert order.take_seeks() == {P1: 2}  # it refused a record meanwhile: from the start again
-    assert order.admit(record(2, P1)) and not order.admit(record(5, TP("purchases", 9)))  # not ours
+    assert order.is_next_offset(record(2, P1)) and not order.is_next_offset(record(5, TP("purchases", 9)))  # not ours
 
 
 def test_no_offset_commits_past_a_record_that_was_not_processed():
     order = InOrder(["purchases"])
     order.reset({P0: 5, P1: None})
-    assert order.admit(record(5)) and order.admit(record(6))
+    assert order.is_next_offset(record(5)) and order.is_next_offset(record(6))
     assert order.committable(P0, 7) == 7
     assert order.committable(P0, 12) == 7 and order.held == 1  # Faust acked 7..11, the agent never saw them
     assert order.committable(P1, 3) is None  # start not known: nothing commits
@@ -58,13 +58,13 @@ def test_a_partition_read_past_what_was_processed_is_read_again_once_it_stalls()
     clock = Clock()
     order = InOrder(["purchases"], clock=clock)
     order.reset({P0: 5, P1: 0})
-    assert order.admit(record(5))
+    assert order.is_next_offset(record(5))
     clock.now = 3.0
     assert order.stalled({P0: 8, P1: None}, after=5.0) == {}  # not long enough
     clock.now = 6.0
     assert order.stalled({P0: 8, P1: None}, after=5.0) == {P0: 6}
     assert order.stalled({P0: 8}, after=5.0) == {}  # one seek per wait
-    assert order.admit(record(6))
+    assert order.is_next_offset(record(6))
     clock.now = 20.0
     assert order.stalled({P0: 6}, after=5.0) == {}  # everything read was processed
 

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 import pytest
 
 from core import EngineConfig, LoyaltyEngine, load_catalog
-from core.admission import TimeGate, refuse_headers
+from core.admission import TimeGate
+from streams.kafka.inputs import refuse_headers
 from core.limits import ContactPolicy, MemoryLimits
 from core.processing import Processor
 from schemas import DeadLetter, InvalidEvent, PurchaseEvent, decode, encode
@@ -123,7 +124,7 @@ def _poison() -> list[Poison]:
 
 
 POISON = _poison()
-# Only the live worker sees headers: its agent refuses these before the core (`core.admission.refuse_headers`).
+# Only the live worker sees headers: its agent refuses these before the core (`streams.kafka.inputs.refuse_headers`).
 HEADER_POISON = [
     Poison("header-schema-version-2", "purchases", b"pz-header-schema-version-2",
            raw(body("pz-header-schema-version-2")), "unknown schema-version header 2 (this worker reads 1)",
@@ -256,11 +257,11 @@ def test_an_admitted_or_other_refused_record_breaks_the_run():
 def test_the_gate_is_deterministic_and_needs_no_clock():
     gate = TimeGate(max_lead_days=8, max_lag_days=365, resync_after=100, trust_after=0)
     wm = datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp()
-    gate.admit(wm + 8 * 86400, wm)
+    gate.check_event_time(wm + 8 * 86400, wm)
     with pytest.raises(InvalidEvent, match=r"is 9.0 days ahead .* \(at most 8 days\)"):
-        gate.admit(wm + 9 * 86400, wm)
+        gate.check_event_time(wm + 9 * 86400, wm)
     with pytest.raises(InvalidEvent, match=r"is 400 days behind .* \(at most 365 days\)"):
-        gate.admit(wm - 400 * 86400, wm)
+        gate.check_event_time(wm - 400 * 86400, wm)
 
 
 def test_schema_range_does_not_depend_on_the_clock():

@@ -16,6 +16,10 @@ from models.rfm import SEGMENTS, RFMModel, segment_for
 KEYS = {"recency_score", "frequency_score", "monetary_score", "rfm_code", "segment", "value_segment"}
 
 
+def rfm_x(recency_days: float, frequency: float, monetary: float) -> dict[str, float]:
+    return {"recency_days": recency_days, "frequency": frequency, "monetary": monetary}
+
+
 def population(n: int = 2000, seed: int = 11):
     rng = random.Random(seed)
     for _ in range(n):
@@ -26,7 +30,7 @@ def population(n: int = 2000, seed: int = 11):
 def _trained_rfm_bytes() -> bytes:
     model = RFMModel()
     for r, f, m in population():
-        model.update(r, f, m)
+        model.learn_one(rfm_x(r, f, m))
     return pickle.dumps(model)
 
 
@@ -48,7 +52,7 @@ def assert_rfm_structure(result: dict) -> None:
 def test_rfm_cold_start_returns_middle_scores():
     model = RFMModel()
     for values in [(0.0, 100.0, 1e6), (999.0, 0.0, 0.0)]:
-        result = model.score(*values)
+        result = model.predict_one(rfm_x(*values))
         assert_rfm_structure(result)
         assert (result["recency_score"], result["frequency_score"], result["monetary_score"]) == (3, 3, 3)
         assert result["rfm_code"] == "333"
@@ -59,17 +63,17 @@ def test_rfm_cold_start_returns_middle_scores():
 @given(st.floats(0, 1000), st.floats(0, 100), st.floats(0, 1e5))
 @settings(max_examples=100, deadline=None)
 def test_rfm_output_structure(r, f, m):
-    assert_rfm_structure(trained_rfm().score(r, f, m))
+    assert_rfm_structure(trained_rfm().predict_one(rfm_x(r, f, m)))
 
 
 def test_rfm_best_and_worst_customers():
     model = trained_rfm()
     assert model.n_seen == 2000
-    best = model.score(recency_days=0.0, frequency=200.0, monetary=1e6)
+    best = model.predict_one(rfm_x(recency_days=0.0, frequency=200.0, monetary=1e6))
     assert best["rfm_code"] == "555"
     assert best["segment"] == "champions"
     assert best["value_segment"] == "high"
-    worst = model.score(recency_days=5000.0, frequency=0.0, monetary=0.0)
+    worst = model.predict_one(rfm_x(recency_days=5000.0, frequency=0.0, monetary=0.0))
     assert worst["rfm_code"] == "111"
     assert worst["segment"] in ("lost", "hibernating")
     assert worst["value_segment"] == "low"
@@ -77,7 +81,7 @@ def test_rfm_best_and_worst_customers():
 
 def test_rfm_scores_spread_over_population():
     model = trained_rfm()
-    codes = [model.score(r, f, m) for r, f, m in population(500, seed=12)]
+    codes = [model.predict_one(rfm_x(r, f, m)) for r, f, m in population(500, seed=12)]
     for key in ("recency_score", "frequency_score", "monetary_score"):
         counts = [sum(c[key] == s for c in codes) for s in range(1, 6)]
         # Quintiles: each level holds roughly a fifth of fresh customers from the same population.
@@ -89,15 +93,15 @@ def test_rfm_scores_spread_over_population():
 def test_rfm_lower_recency_never_lowers_recency_score(a, b):
     model = trained_rfm()
     lo, hi = min(a, b), max(a, b)
-    assert model.score(lo, 5.0, 50.0)["recency_score"] >= model.score(hi, 5.0, 50.0)["recency_score"]
+    assert model.predict_one(rfm_x(lo, 5.0, 50.0))["recency_score"] >= model.predict_one(rfm_x(hi, 5.0, 50.0))["recency_score"]
 
 
 @given(st.floats(0, 100), st.floats(0, 100), st.floats(0, 1e4), st.floats(0, 1e4))
 @settings(max_examples=200, deadline=None)
 def test_rfm_higher_frequency_and_spend_never_lower_scores(f1, f2, m1, m2):
     model = trained_rfm()
-    low = model.score(30.0, min(f1, f2), min(m1, m2))
-    high = model.score(30.0, max(f1, f2), max(m1, m2))
+    low = model.predict_one(rfm_x(30.0, min(f1, f2), min(m1, m2)))
+    high = model.predict_one(rfm_x(30.0, max(f1, f2), max(m1, m2)))
     assert high["frequency_score"] >= low["frequency_score"]
     assert high["monetary_score"] >= low["monetary_score"]
 
@@ -106,11 +110,11 @@ def test_rfm_pickle_round_trip():
     model = trained_rfm()
     clone = pickle.loads(pickle.dumps(model))
     grid = list(itertools.product([0.0, 20.0, 90.0, 200.0, 400.0], [1.0, 5.0, 15.0, 30.0, 60.0], [5.0, 40.0, 90.0, 300.0]))
-    assert [clone.score(*v) for v in grid] == [model.score(*v) for v in grid]
+    assert [clone.predict_one(rfm_x(*v)) for v in grid] == [model.predict_one(rfm_x(*v)) for v in grid]
     for values in population(200, seed=13):
-        model.update(*values)
-        clone.update(*values)
-    assert [clone.score(*v) for v in grid] == [model.score(*v) for v in grid]
+        model.learn_one(rfm_x(*values))
+        clone.learn_one(rfm_x(*values))
+    assert [clone.predict_one(rfm_x(*v)) for v in grid] == [model.predict_one(rfm_x(*v)) for v in grid]
     assert clone.n_seen == model.n_seen == 2200
 
 
@@ -125,10 +129,10 @@ def test_rfm_segment_rule_covers_all_segments_and_is_consistent():
     assert segment_for(1, 1, 1) == "lost"
 
 
-def test_rfm_update_counts_and_skips_non_finite():
+def test_rfm_learn_one_counts_and_skips_non_finite():
     model = RFMModel()
-    model.update(3.0, 2.0, 10.0)
-    model.update(float("nan"), 2.0, 10.0)
+    model.learn_one(rfm_x(3.0, 2.0, 10.0))
+    model.learn_one(rfm_x(float("nan"), 2.0, 10.0))
     assert model.n_seen == 1
 
 
@@ -172,7 +176,7 @@ def random_baseline(stream, k: int = 3, seed: int = 0) -> float:
 def train(model: CategoryRecommender, stream) -> CategoryRecommender:
     for customer, basket in stream:
         model.observe(customer, basket)
-        model.learn_basket(customer, basket)
+        model.learn_one({"customer_id": customer}, basket)
     return model
 
 
@@ -199,22 +203,22 @@ def test_prequential_hit_rate_beats_popularity_and_random():
 def test_recommend_structure_and_order():
     model = trained_reco()
     for k in (1, 3, 8, 20):
-        recs = model.recommend("cust-0", k=k)
+        recs = model.predict_one({"customer_id": "cust-0"}, k=k)
         assert len(recs) == min(k, len(CATEGORIES))
         for rec in recs:
             assert set(rec) == {"category", "score"}
             assert rec["category"] in CATEGORIES and type(rec["score"]) is float
         assert len({r["category"] for r in recs}) == len(recs)
         assert [r["score"] for r in recs] == sorted((r["score"] for r in recs), reverse=True)
-    assert len(model.recommend("cust-0")) == 3
-    assert model.recommend("cust-0", k=0) == []
+    assert len(model.predict_one({"customer_id": "cust-0"})) == 3
+    assert model.predict_one({"customer_id": "cust-0"}, k=0) == []
 
 
 def test_recommendations_follow_a_customers_favourites():
     rng = random.Random(7)
     favourites = {f"cust-{i}": set(rng.sample(CATEGORIES, 2)) for i in range(200)}
     model = trained_reco()
-    found = sum(favourites[c] <= {r["category"] for r in model.recommend(c, k=3)} for c in favourites)
+    found = sum(favourites[c] <= {r["category"] for r in model.predict_one({"customer_id": c}, k=3)} for c in favourites)
     assert found >= 180
 
 
@@ -226,40 +230,40 @@ def test_unknown_customer_gets_popular_categories_without_changing_the_model():
             counts[c] = counts.get(c, 0) + 1
     most_popular = sorted(counts, key=lambda c: (-counts[c], c))[:3]
     before = pickle.dumps(model)
-    assert [r["category"] for r in model.recommend("nobody-knows-me")] == most_popular
-    assert [r["category"] for r in model.recommend(12345)] == most_popular  # type: ignore[arg-type]
+    assert [r["category"] for r in model.predict_one({"customer_id": "nobody-knows-me"})] == most_popular
+    assert [r["category"] for r in model.predict_one({"customer_id": 12345})] == most_popular  # type: ignore[arg-type]
     assert pickle.dumps(model) == before
 
 
 def test_empty_model_recommends_nothing_and_observe_returns_none():
     model = CategoryRecommender()
-    assert model.recommend("anyone") == []
+    assert model.predict_one({"customer_id": "anyone"}) == []
     assert model.observe("anyone", {"cat0": 1.0}) is None
     assert model.n_evaluated == 0 and model.hit_rate == 0.0
-    model.learn_basket("anyone", {"cat0": 0.0, "cat1": -2.0})
-    assert model.recommend("anyone") == []
+    model.learn_one({"customer_id": "anyone"}, {"cat0": 0.0, "cat1": -2.0})
+    assert model.predict_one({"customer_id": "anyone"}) == []
 
 
 def test_observe_records_hits_before_learning():
     model = CategoryRecommender(k=1)
-    model.learn_basket("a", {"cat0": 5.0})
+    model.learn_one({"customer_id": "a"}, {"cat0": 5.0})
     assert model.observe("a", {"cat0": 1.0}) is True
     assert model.observe("a", {"cat1": 1.0}) is False
     assert (model.n_evaluated, model.hit_rate) == (2, 0.5)
-    assert model.recommend("a") == recommend_after_one_basket()
+    assert model.predict_one({"customer_id": "a"}) == recommend_after_one_basket()
 
 
 def recommend_after_one_basket():
     model = CategoryRecommender(k=1)
-    model.learn_basket("a", {"cat0": 5.0})
-    return model.recommend("a")
+    model.learn_one({"customer_id": "a"}, {"cat0": 5.0})
+    return model.predict_one({"customer_id": "a"})
 
 
 def test_deterministic_for_a_seed():
     a = train(CategoryRecommender(seed=3), basket_stream(n_baskets=800))
     b = train(CategoryRecommender(seed=3), basket_stream(n_baskets=800))
     assert a.hit_rate == b.hit_rate
-    assert all(a.recommend(f"cust-{i}", k=8) == b.recommend(f"cust-{i}", k=8) for i in range(200))
+    assert all(a.predict_one({"customer_id": f"cust-{i}"}, k=8) == b.predict_one({"customer_id": f"cust-{i}"}, k=8) for i in range(200))
     assert pickle.dumps(a) == pickle.dumps(b)
 
 
@@ -267,12 +271,12 @@ def test_recommender_pickles_and_keeps_learning_identically():
     model = trained_reco()
     clone = pickle.loads(pickle.dumps(model))
     assert (clone.hit_rate, clone.n_evaluated) == (model.hit_rate, model.n_evaluated)
-    assert all(clone.recommend(f"cust-{i}") == model.recommend(f"cust-{i}") for i in range(200))
+    assert all(clone.predict_one({"customer_id": f"cust-{i}"}) == model.predict_one({"customer_id": f"cust-{i}"}) for i in range(200))
     for customer, basket in basket_stream(n_baskets=300, seed=99):
         assert clone.observe(customer, basket) == model.observe(customer, basket)
-        model.learn_basket(customer, basket)
-        clone.learn_basket(customer, basket)
-    assert all(clone.recommend(f"cust-{i}", k=8) == model.recommend(f"cust-{i}", k=8) for i in range(200))
+        model.learn_one({"customer_id": customer}, basket)
+        clone.learn_one({"customer_id": customer}, basket)
+    assert all(clone.predict_one({"customer_id": f"cust-{i}"}, k=8) == model.predict_one({"customer_id": f"cust-{i}"}, k=8) for i in range(200))
 
 
 def test_inputs_are_not_mutated():
@@ -280,8 +284,8 @@ def test_inputs_are_not_mutated():
     basket = {"cat1": 3.5, "cat9": 2.0, "cat2": 0.0}
     original = copy.deepcopy(basket)
     model.observe("cust-1", basket)
-    model.learn_basket("cust-1", basket)
-    model.learn_basket("brand-new", basket)
+    model.learn_one({"customer_id": "cust-1"}, basket)
+    model.learn_one({"customer_id": "brand-new"}, basket)
     assert basket == original
     assert list(basket) == list(original)
 
@@ -297,7 +301,7 @@ def test_scores_are_the_blend_of_rivers_own_mf_prediction():
     rng = random.Random(3)
     categories = [f"cat-{i}" for i in range(10)]
     for _ in range(2000):
-        model.learn_basket(f"u{rng.randrange(50)}", {rng.choice(categories): 1.0, rng.choice(categories): 2.0})
+        model.learn_one({"customer_id": f"u{rng.randrange(50)}"}, {rng.choice(categories): 1.0, rng.choice(categories): 2.0})
     top = max(model.popularity.values())
     for customer in (f"u{i}" for i in range(50)):
         counts = model.customer_counts[customer]
@@ -307,4 +311,4 @@ def test_scores_are_the_blend_of_rivers_own_mf_prediction():
             + model.own_weight * (counts.get(category, 0.0) / total) + model.popularity_weight * (n / top)
             for category, n in model.popularity.items()
         }
-        assert {r["category"]: r["score"] for r in model.recommend(customer, k=len(categories))} == expected
+        assert {r["category"]: r["score"] for r in model.predict_one({"customer_id": customer}, k=len(categories))} == expected

@@ -1,0 +1,65 @@
+"""The one output contract: what a driver sends for a record, whether it is live or replay.
+
+A processing result (`core.processing.Result`) yields `Output`s: a base topic name
+(`offer-assignments`, `decisions`, `badge-awards`, `dead-letters`), a key and the record.
+The live agent puts each on its prefixed topic through the outbox; replay hands each to
+its callback. Neither turns results into records on its own, so they cannot drift apart.
+
+A record the core refused (or failed on) yields its dead letter, which needs to know
+where the record came from: the driver says so with a `Source`.
+
+>>> letter = dead_letter(Source("purchases", 0, 7, b"c-1", b"oops"), "not JSON")
+>>> letter.topic, letter.key, letter.record.source_offset, dict(letter.headers())["error-kind"]
+('dead-letters', b'c-1', 7, b'invalid')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import BaseModel
+
+from schemas import DeadLetter
+from schemas.deadletter import MAX_KEPT_KEY_BYTES, ErrorKind
+from schemas.headers import headers_for
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a record came from: the coordinates its dead letter carries."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None  # the record's Kafka timestamp, in seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to send: `topic` is the base name, which the live driver prefixes."""
+
+    topic: str
+    key: bytes | None
+    record: BaseModel
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        if not self.extra_headers:
+            return _headers(self.topic)
+        return headers_for(self.topic, **dict(self.extra_headers))
+
+
+@lru_cache(maxsize=None)
+def _headers(topic: str) -> list[tuple[str, bytes]]:
+    return headers_for(topic)
+
+
+def dead_letter(source: Source, error: str, kind: ErrorKind = "invalid") -> Output:
+    """The dead letter of the record at `source`, keyed by its key (cut to what a dead letter keeps)."""
+    letter = DeadLetter.build(topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
+                              value=source.value, error=error, kind=kind, record_timestamp=source.timestamp)
+    key = source.key[:MAX_KEPT_KEY_BYTES] if source.key is not None else None
+    return Output("dead-letters", key, letter, (("source-topic", source.topic), ("error-kind", kind)))
