@@ -10,7 +10,9 @@ that expired before they were made.
 Two rules, both deterministic (no wall clock), so replay refuses exactly the records
 the live worker refused, in the same order:
 
-1. absolute, in the schema (`schemas.events`): `occurred_at` in [2000-01-01, 2100-01-01);
+1. absolute: `occurred_at` after `EngineConfig.earliest_event_time` (a setting, 1970-01-01 by
+   default and at the earliest: long-running programmes import old history; the epoch itself
+   is refused, as the mark of an unset time) and before `latest_event_time` (2100-01-01);
 2. relative to the watermark, here, once it rests on `EngineConfig.time_gate_after`
    (100) records admitted by this engine: at most `EngineConfig.max_lead_days` (8)
    ahead of it and at most `EngineConfig.max_lag_days` (365) behind it.
@@ -32,7 +34,7 @@ One bad record, or a few, never does that; the records refused before it are in 
 dead letters and can be sent again.
 
 >>> gate = TimeGate(max_lead_days=8, max_lag_days=365, resync_after=2, trust_after=1)
->>> gate.check_event_time(1_800_000_000.0, watermark=0.0)  # no watermark yet: only the schema's range
+>>> gate.check_event_time(1_800_000_000.0, watermark=0.0)  # no watermark yet: only the absolute range
 >>> gate.check_event_time(1_800_000_000.0 + 30 * 86400, watermark=1_800_000_000.0)
 Traceback (most recent call last):
 ...
@@ -47,6 +49,8 @@ from datetime import datetime, timezone
 from schemas.codec import InvalidEvent
 
 DAY = 86400.0
+EPOCH = 0.0  # 1970-01-01T00:00:00Z: the earliest floor there is
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp()
 
 log = logging.getLogger("loyalty.admission")
 
@@ -59,7 +63,9 @@ class TimeGate:
     """Admits or refuses (`InvalidEvent`) one event time against the watermark; counts refusals ahead."""
 
     def __init__(self, max_lead_days: float = 8.0, max_lag_days: float = 365.0, resync_after: int = 100,
-                 trust_after: int = 100) -> None:
+                 trust_after: int = 100, earliest: float = EPOCH, latest: float = LATEST) -> None:
+        self.earliest = earliest
+        self.latest = latest
         self.max_lead = max_lead_days * DAY
         self.max_lag = max_lag_days * DAY
         self.max_lead_days = max_lead_days
@@ -72,10 +78,15 @@ class TimeGate:
 
     @classmethod
     def from_config(cls, config) -> TimeGate:
-        return cls(config.max_lead_days, config.max_lag_days, config.lead_resync_after, config.time_gate_after)
+        return cls(config.max_lead_days, config.max_lag_days, config.lead_resync_after, config.time_gate_after,
+                   config.earliest_event_time, config.latest_event_time)
 
     def check_event_time(self, ts: float, watermark: float) -> None:
         """Return if an event at `ts` may be processed now, else raise `InvalidEvent` saying why."""
+        if ts <= self.earliest:
+            raise InvalidEvent(f"occurred_at {_iso(ts)} is not after {_iso(self.earliest)} (the earliest event time)")
+        if ts >= self.latest:
+            raise InvalidEvent(f"occurred_at {_iso(ts)} is not before {_iso(self.latest)}")
         if watermark > 0 and self.admitted >= self.trust_after:
             if ts > watermark + self.max_lead:
                 if self.refused_ahead < self.resync_after:

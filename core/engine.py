@@ -45,6 +45,9 @@ class EngineConfig:
     # admitted (a real pause in traffic).
     max_lead_days: float = 8.0
     max_lag_days: float = 365.0
+    # Absolute bounds (epoch seconds): events at or before the floor, or at or after the ceiling, are refused.
+    earliest_event_time: float = 0.0
+    latest_event_time: float = 4_102_444_800.0  # 2100-01-01T00:00:00Z
     lead_resync_after: int = 100
     time_gate_after: int = 100
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="Address the worker's HTTP server binds.")
     web_port: int = Field(default=6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
     churn_window_days: float = Field(default=30.0, gt=0, description="No purchase within this many days counts as churn.")
+    earliest_event_time: AwareDatetime = Field(
+        default=datetime(1970, 1, 1, tzinfo=timezone.utc), ge=datetime(1970, 1, 1, tzinfo=timezone.utc),
+        description="Events at or before this time are refused (ISO 8601 with an offset; 1970-01-01 at the earliest).",
+    )
     catalog_file: str | None = Field(default=None, description="Offers and campaigns JSON; the packaged catalog if unset.")
     sources_dir: str | None = Field(
         default=None, description="Folder (or file) of POS vendor mappings (YAML); each source topic is consumed."
@@ -287,6 +292,7 @@ class Settings(BaseSettings):
             engagement_days=self.engagement_days,
             payment_window_days=self.payment_window_days,
             ltv_horizon_days=self.ltv_horizon_days,
+            earliest_event_time=self.earliest_event_time.timestamp(),
         )
 
     def contact_policy(self):

@@ -1,5 +1,5 @@
-"""Whatever the bytes, decoding either gives a canonical event or one InvalidEvent, and the core
-processes every canonical event without raising."""
+"""Whatever the bytes, decoding and the event-time gate either give a canonical event or one
+InvalidEvent, and the core processes every event they let through without raising."""
 
 import random
 
@@ -24,6 +24,7 @@ def decode_and_process(topic: str, value: bytes) -> bool:
     """True if processed, False if it would be dead-lettered. Anything else propagates."""
     try:
         event = decode(MODELS[topic], value)
+        ENGINE.check_event_time(event)  # as every driver does before the step (`core.admission`)
     except InvalidEvent as error:
         assert error.reason
         return False

@@ -84,10 +84,10 @@ def _poison() -> list[Poison]:
     add("infinity-ignored", with_field("pz-infinity-ignored", "x", b"Infinity"), "NaN and Infinity")
     add("minus-infinity", raw(body("pz-minus-infinity")).replace(b'"unit_price": 10.0', b'"unit_price": -Infinity'),
         "NaN and Infinity")
-    # Timestamps: outside [2000, 2100), as epoch numbers, and too far from the watermark.
+    # Timestamps: outside (1970-01-01, 2100-01-01), as epoch numbers, and too far from the watermark.
     add("year-9999", raw(body("pz-year-9999", occurred_at="9999-12-31T23:59:59Z")), "is not before 2100-01-01")
-    add("year-1", raw(body("pz-year-1", occurred_at="0001-01-01T00:00:00Z")), "is before 2000-01-01")
-    add("epoch-0", raw(body("pz-epoch-0", occurred_at=0)), "is before 2000-01-01")
+    add("year-1", raw(body("pz-year-1", occurred_at="0001-01-01T00:00:00Z")), "is not after 1970-01-01")
+    add("epoch-0", raw(body("pz-epoch-0", occurred_at=0)), "is not after 1970-01-01")
     add("epoch-1e18-seconds", raw(body("pz-epoch-1e18-seconds", occurred_at=1e18)), "dates after 9999")
     add("year-2099", raw(body("pz-year-2099", occurred_at="2099-06-01T00:00:00Z")),
         "days ahead of the event-time watermark")
@@ -264,11 +264,18 @@ def test_the_gate_is_deterministic_and_needs_no_clock():
         gate.check_event_time(wm - 400 * 86400, wm)
 
 
-def test_schema_range_does_not_depend_on_the_clock():
-    # Far ahead of today's clock but inside [2000, 2100): the schema takes it (the core's watermark decides).
-    assert decode(PurchaseEvent, raw(body("c-1", occurred_at="2099-12-31T23:59:59Z"))).occurred_at.year == 2099
+def test_the_absolute_range_does_not_depend_on_the_clock_and_its_floor_is_a_setting():
+    # Far ahead of today's clock, or long ago: the schema takes both; the core's gate decides.
+    late = decode(PurchaseEvent, raw(body("c-1", occurred_at="2099-12-31T23:59:59Z")))
+    old = decode(PurchaseEvent, raw(body("c-1", occurred_at="1997-03-01T10:00:00Z")))
+    gate = TimeGate()
+    gate.check_event_time(late.ts, watermark=0.0)
+    gate.check_event_time(old.ts, watermark=0.0)
     with pytest.raises(InvalidEvent, match="is not before 2100-01-01"):
-        decode(PurchaseEvent, raw(body("c-1", occurred_at="2100-01-01T00:00:00Z")))
+        gate.check_event_time(decode(PurchaseEvent, raw(body("c-1", occurred_at="2100-01-01T00:00:00Z"))).ts, 0.0)
+    floor = datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()
+    with pytest.raises(InvalidEvent, match=r"1997-03-01T10:00:00\+00:00 is not after 2000-01-01"):
+        TimeGate(earliest=floor).check_event_time(old.ts, watermark=0.0)
 
 
 # -- size limit, versions, headers -------------------------------------------------------------

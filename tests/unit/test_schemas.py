@@ -35,7 +35,6 @@ def test_offsets_are_normalised_to_utc():
         (raw(purchase_json(total=500.0)), "exceeds the sum of line items"),
         (raw(purchase_json(currency="XXX")), "currency: Input should be 'USD'"),
         (raw(purchase_json(occurred_at="2026-03-02T12:00:00")), "occurred_at: Input should have timezone info"),
-        (raw(purchase_json(occurred_at="1970-01-01T00:00:00Z")), "is before 2000-01-01"),
         (raw(purchase_json(customer_id="has space")), "customer_id: String should match pattern"),
         (raw(purchase_json(total="20.0")), "total: Input should be a valid number"),
         (raw(purchase_json(schema_version=2)), "schema_version: Input should be 1"),
@@ -73,3 +72,18 @@ def test_purchase_round_trips_through_plain_json():
 def test_assignment_json_schema_lists_required_fields():
     required = set(OfferAssignment.model_json_schema()["required"])
     assert {"assignment_id", "campaign_id", "customer_id", "offer", "issued_at", "expires_at"} <= required
+
+
+def test_a_basket_total_is_compared_with_its_lines_as_money():
+    three = [{"sku": "S", "category": "c", "quantity": 3, "unit_price": 13.10}]
+    # 13.1033 a unit, rounded on the receipt: within half a cent per unit of the lines (39.30 + 0.015).
+    assert decode(PurchaseEvent, raw(purchase_json(items=three, total=39.31))).total == 39.31
+    assert decode(PurchaseEvent, raw(purchase_json(items=three, total=39.315))).total == 39.315
+    with pytest.raises(InvalidEvent, match="exceeds the sum of line items 39.30"):
+        decode(PurchaseEvent, raw(purchase_json(items=three, total=39.32)))
+    # Float sums of many small prices land a hair above the cents; decimals do not.
+    dimes = [{"sku": "D", "category": "c", "quantity": 1, "unit_price": 0.1} for _ in range(10)]
+    assert sum(0.1 for _ in range(10)) != 1.0
+    assert decode(PurchaseEvent, raw(purchase_json(items=dimes, total=1.05))).total == 1.05
+    with pytest.raises(InvalidEvent, match="exceeds the sum of line items 1.00"):
+        decode(PurchaseEvent, raw(purchase_json(items=dimes, total=1.06)))
