@@ -12,7 +12,7 @@ from core.badges import award_badges
 
 from core.campaigns import Catalog
 from core.decisions import Decider, Decision
-from core.features import category_shares, customer_features, offer_features, rfm_inputs
+from core.features import TREATMENT_FEATURES, category_shares, customer_features, offer_features, rfm_inputs
 from core.labels import LabeledExample
 from core.limits import Reservation
 from core.state import DAY, CustomerState, PendingLabel
@@ -91,7 +91,8 @@ class LoyaltyEngine:
             config = EngineConfig(**{**config.__dict__, "churn_window_days": churn_window_days})
         self.catalog = catalog
         self.config = config
-        self.models = models if models is not None else ModelSuite(ltv_horizon_days=config.ltv_horizon_days)
+        self.models = models if models is not None else ModelSuite(ltv_horizon_days=config.ltv_horizon_days,
+                                                                      treatment_features=TREATMENT_FEATURES)
         self.watermark = 0.0
         self.policy = policy
         self.time_gate = TimeGate.from_config(config)

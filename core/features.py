@@ -52,6 +52,10 @@ FEATURE_NAMES = (
     "offer_response_rate", "categories",
 )
 
+# Features that count the system's own actions: inputs to the campaign response model and the
+# bandit, not to the models of what the customer does on their own (`models.suite.OUTCOME_MODELS`).
+TREATMENT_FEATURES = ("log_offers_received", "offer_response_rate")
+
 # Customer features the campaign response model crosses with the offer's kind, so a
 # linear model can learn that an offer suits some customers and not others.
 CROSSED = ("log_purchases", "log_avg_basket", "purchase_rate_30d", "days_since_purchase", "offer_response_rate")

@@ -42,8 +42,9 @@ class ChurnModel(LinearClassifier):
     ('HIGH', ['days_since_purchase'], 'raises')
     """
 
-    def __init__(self, learning_rate: float = 0.01, medium_at: float = 0.35, high_at: float = 0.6) -> None:
-        super().__init__("churn", learning_rate=learning_rate)
+    def __init__(self, learning_rate: float = 0.01, medium_at: float = 0.35, high_at: float = 0.6,
+                 ignore: tuple[str, ...] = ()) -> None:
+        super().__init__("churn", learning_rate=learning_rate, ignore=ignore)
         self.medium_at = medium_at
         self.high_at = high_at
 

@@ -42,6 +42,9 @@ class LinearClassifier:
         Step size of the SGD optimizer.
     l2
         L2 regularisation of the weights.
+    ignore
+        Features the model never reads (River's `compose.Discard` before the scaler): the
+        system's own actions, for a model of what the customer does.
 
     Examples
     --------
@@ -58,11 +61,13 @@ class LinearClassifier:
     True
     """
 
-    def __init__(self, name: str, learning_rate: float = 0.01, l2: float = 0.0) -> None:
+    def __init__(self, name: str, learning_rate: float = 0.01, l2: float = 0.0, ignore: tuple[str, ...] = ()) -> None:
         self.name = name
         self.learning_rate = learning_rate
         self.l2 = l2
+        self.ignore = tuple(ignore)
         self.pipeline = compose.Pipeline(
+            *([compose.Discard(*ignore)] if ignore else []),
             preprocessing.StandardScaler(),
             linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2),
         )

@@ -34,11 +34,13 @@ class LifetimeValueModel:
     True
     """
 
-    def __init__(self, horizon_days: float = 90.0, learning_rate: float = 0.01) -> None:
+    def __init__(self, horizon_days: float = 90.0, learning_rate: float = 0.01, ignore: tuple[str, ...] = ()) -> None:
         self.name = "lifetime_value"
         self.horizon_days = horizon_days
         self.learning_rate = learning_rate
+        self.ignore = tuple(ignore)  # features never read (see `LinearClassifier`)
         self.pipeline = compose.Pipeline(
+            *([compose.Discard(*ignore)] if ignore else []),
             preprocessing.StandardScaler(),
             compose.FuncTransformer(clip_scaled),
             # Clipped gradients: early on the scaler's statistics are shaky, and one

@@ -15,6 +15,9 @@ from models.recommend import CategoryRecommender
 from models.rfm import RFMModel
 
 CLASSIFIERS = ("churn", "propensity", "engagement", "campaign_response", "upsell", "payment_default")
+# Models of what the customer does on their own: the system's own actions (offers sent) are
+# treatment, not evidence about the customer, so these models do not read the features that count them.
+OUTCOME_MODELS = ("churn", "propensity", "lifetime_value")
 
 
 class ModelSuite:
@@ -25,11 +28,15 @@ class ModelSuite:
     prequential quality with the prediction made back then, then the model learns.
     """
 
-    def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3) -> None:
-        self.churn = ChurnModel()
-        self.learners: dict = {name: LinearClassifier(name) for name in CLASSIFIERS if name != "churn"}
+    def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3,
+                 treatment_features: tuple[str, ...] = ()) -> None:
+        self.churn = ChurnModel(ignore=treatment_features)
+        self.learners: dict = {
+            name: LinearClassifier(name, ignore=treatment_features if name in OUTCOME_MODELS else ())
+            for name in CLASSIFIERS if name != "churn"
+        }
         self.learners["churn"] = self.churn
-        self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days)
+        self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days, ignore=treatment_features)
         self.rfm = RFMModel()
         self.recommendation = CategoryRecommender(k=recommendations)
         self.nbo = NextBestOffer()
