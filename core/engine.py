@@ -216,9 +216,9 @@ class LoyaltyEngine:
         return replace(outcome, state=state, assignments=(assignment,) if assignment else (), trace=trace)
 
     # ------------------------------------------------------------------ scores
-    def current(self, state: CustomerState) -> Outcome:
-        """The flat scores of this customer as of the watermark (what the serving copy keeps)."""
-        scores = self._scores(customer_features(state, self.watermark))
+    def current(self, state: CustomerState, now: float | None = None) -> Outcome:
+        """The flat scores of this customer as of `now` (default the watermark: what the serving copy keeps)."""
+        scores = self._scores(customer_features(state, self.watermark if now is None else now))
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]))
 
     def recommendations(self, state: CustomerState) -> list[dict]:

@@ -172,6 +172,44 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
     )
 
 
+@app.command(
+    argument("history", type=click.Path(exists=True, dir_okay=False)),
+    option("--cutoff", required=True, help="Replay what is before this date (or time); judge what comes after."),
+    option("--horizon", type=float, default=182.0, show_default=True,
+           help="Days after the cutoff: the churn window and the lifetime-value horizon."),
+    option("--propensity-days", type=float, default=14.0, show_default=True, help="The propensity window, days."),
+    option("--out", "out_file", type=click.Path(dir_okay=False), default="backtest.json", show_default=True,
+           help="Where the figures go as JSON."),
+    option("--no-baselines", is_flag=True, default=False, help="Only our models (no pymc-marketing fit)."),
+    option("--id-col", default=None, help="The customer id column (default: customer_id, id, ...)."),
+    option("--time-col", default=None, help="The date or time column (default: date, time, occurred_at, ...)."),
+    option("--amount-col", default=None, help="The amount column (default: amount, total, dollar_value, ...)."),
+    option("--quantity-col", default=None, help="The quantity column, if any (default: quantity, qty, ...)."),
+)
+async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, out_file: str,
+                   no_baselines: bool, id_col, time_col, amount_col, quantity_col) -> None:
+    """Our models against recency, frequency and BG/NBD + Gamma-Gamma on a purchase history: replay what is
+    before the cutoff through the worker's core, score every customer as of the cutoff, judge by what followed."""
+    from sim import backtest as bt
+
+    try:
+        at = bt.parse_time(cutoff)
+        transactions = bt.read_transactions(history, id_col=id_col, time_col=time_col, amount_col=amount_col,
+                                            quantity_col=quantity_col)
+    except (bt.BacktestError, ValueError) as error:
+        raise SystemExit(f"backtest: {error}") from None
+    bar: list[ProgressBar] = []
+    result = await asyncio.to_thread(
+        bt.backtest, transactions, at, horizon, propensity_days, not no_baselines,
+        lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
+    )
+    if bar:
+        bar[0].close()
+    bt.write_json(result, out_file)
+    print(bt.render(result))
+    self.say(f"backtest: figures written to {out_file}")
+
+
 def _replay(events_file: str, out: Path, partitions: int):
     from core.replay import Replay
 

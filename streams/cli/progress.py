@@ -14,18 +14,25 @@ class ProgressBar:
     terminal, drawn once when closed anywhere else (logs, CI). Also a context manager."""
 
     def __init__(self, total: int, file: TextIO = sys.stderr, description: str = "") -> None:
+        console = Console(file=file)
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[rate]}"),
-            console=Console(file=file), transient=False,
+            console=console, transient=False,
         )
         self.task = self.progress.add_task(description, total=max(total, 1), rate="")
+        self.total = max(total, 1)
+        # Not a terminal (a log, CI): no redrawing, but a line at every tenth.
+        self.tenths = None if console.is_terminal else 0
         self.progress.start()
 
     def update(self, done: int) -> None:
         task = self.progress.tasks[0]
         speed = task.speed
         self.progress.update(self.task, completed=done, rate=f"{speed:.0f}/s" if speed else "")
+        if self.tenths is not None and done * 10 // self.total > self.tenths and done < self.total:
+            self.tenths = done * 10 // self.total
+            self.progress.console.print(self.progress.make_tasks_table(self.progress.tasks))
 
     def close(self) -> None:
         self.progress.stop()

@@ -1,0 +1,297 @@
+"""The backtest: our online models against the classic customer-base models, on a purchase history.
+
+Everything before the cutoff is replayed through the same core the worker runs (the horizon is
+the churn window and the lifetime-value horizon); every customer seen before the cutoff is then
+scored as of the cutoff, and the scores are judged against what happened after it:
+
+- churn: no purchase within `horizon` days after the cutoff;
+- propensity: a purchase within the propensity window (`propensity_days`) after the cutoff;
+- lifetime value: spend within `horizon` days after the cutoff.
+
+Beside them, on the same customers, the baselines a data scientist brings (`sim.baselines`):
+recency, frequency, and BG/NBD with Gamma-Gamma fitted on the pre-cutoff history by
+pymc-marketing. Each classifier gets its ROC AUC and, where it gives probabilities, its Brier
+score and mean prediction against the observed rate; lifetime value gets its MAE, its Spearman
+rank correlation and its mean against the actual mean.
+
+The history is a CSV (or whitespace-separated text) of customer id, date or time, amount and
+optionally quantity and category, one transaction a row, or our own JSONL events.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from core import EngineConfig, LoyaltyEngine, load_catalog
+from core.replay import Replay
+from schemas import LineItem, PurchaseEvent, encode
+
+ID_COLUMNS = ("customer_id", "customer", "id", "cust_id", "member_id")
+TIME_COLUMNS = ("occurred_at", "date", "time", "datetime", "timestamp", "invoicedate")
+AMOUNT_COLUMNS = ("amount", "total", "dollar_value", "spend", "value", "sales")
+QUANTITY_COLUMNS = ("quantity", "qty", "number_of_cds", "units")
+CATEGORY_COLUMNS = ("category", "department", "dept")
+
+
+class BacktestError(ValueError):
+    """The history cannot be backtested as asked (a missing column, a bad row, no customers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    customer_id: str
+    at: datetime
+    amount: float
+    quantity: int = 1
+    category: str = "all"
+
+
+def parse_time(text: str) -> datetime:
+    """`19970101`, `1997-01-01`, or an ISO 8601 time; a date is taken at noon UTC, a naive time as UTC.
+
+    >>> parse_time("19970112").isoformat(), parse_time("2014-03-08 00:00:00").isoformat()
+    ('1997-01-12T12:00:00+00:00', '2014-03-08T00:00:00+00:00')
+    """
+    text = text.strip()
+    if len(text) == 8 and text.isdigit():
+        return datetime(int(text[:4]), int(text[4:6]), int(text[6:]), 12, tzinfo=timezone.utc)
+    at = datetime.fromisoformat(text)
+    if len(text) == 10:
+        at = at.replace(hour=12)
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
+def _column(header: Sequence[str], wanted: str | None, names: Sequence[str], what: str, required: bool = True):
+    lowered = [h.strip().lower() for h in header]
+    for name in ([wanted.lower()] if wanted else names):
+        if name in lowered:
+            return lowered.index(name)
+    if required or wanted:
+        raise BacktestError(f"no {what} column: give one of {', '.join(names)} (or name it with an option); "
+                            f"the header has {', '.join(header)}")
+    return None
+
+
+def read_transactions(path: str | Path, *, id_col: str | None = None, time_col: str | None = None,
+                      amount_col: str | None = None, quantity_col: str | None = None,
+                      category_col: str | None = None) -> list[Transaction]:
+    """The transactions of a CSV or whitespace-separated file with a header row, or of our JSONL events."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return _from_events(path)
+    with open(path, encoding="utf-8", newline="") as handle:
+        first = handle.readline()
+        rows = (csv.reader(handle) if "," in first else (line.split() for line in handle))
+        header = next(csv.reader([first])) if "," in first else first.split()
+        columns = [
+            _column(header, id_col, ID_COLUMNS, "customer id"),
+            _column(header, time_col, TIME_COLUMNS, "date or time"),
+            _column(header, amount_col, AMOUNT_COLUMNS, "amount"),
+            _column(header, quantity_col, QUANTITY_COLUMNS, "quantity", required=False),
+            _column(header, category_col, CATEGORY_COLUMNS, "category", required=False),
+        ]
+        out = []
+        for number, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            try:
+                cid, when, amount, quantity, category = (row[c] if c is not None else None for c in columns)
+                out.append(Transaction(cid.strip(), parse_time(when), float(amount),
+                                       max(1, int(float(quantity))) if quantity else 1,
+                                       category.strip() if category else "all"))
+            except (IndexError, ValueError) as error:
+                raise BacktestError(f"{path}:{number}: {error}") from None
+    return out
+
+
+def _from_events(path: Path) -> list[Transaction]:
+    from sim.population import read_jsonl
+
+    out = []
+    for topic, _, value in read_jsonl(path):
+        if topic != "purchases":
+            continue
+        event = PurchaseEvent.model_validate_json(value)
+        if event.payment_status in ("paid", "pending"):
+            category = event.items[0].category if event.items else "all"
+            out.append(Transaction(event.customer_id, event.occurred_at, event.total,
+                                   sum(i.quantity for i in event.items) or 1, category))
+    return out
+
+
+def purchase_events(transactions: Iterable[Transaction]) -> list[PurchaseEvent]:
+    """One purchase event per transaction, in time order (ties by customer), with ids that say where from."""
+    ordered = sorted(transactions, key=lambda t: (t.at, t.customer_id))
+    events = []
+    for n, t in enumerate(ordered):
+        unit = round(t.amount / t.quantity, 2)
+        events.append(PurchaseEvent(
+            event_id=f"bt-{n}", customer_id=t.customer_id, store_id="backtest", occurred_at=t.at,
+            items=[LineItem(sku="item", category=t.category[:64] or "all", quantity=t.quantity, unit_price=unit)],
+            total=round(t.amount, 2), payment_method="other",
+        ))
+    return events
+
+
+@dataclass
+class Actuals:
+    """Per customer seen before the cutoff: what happened after it."""
+
+    churned: dict[str, bool] = field(default_factory=dict)
+    bought_soon: dict[str, bool] = field(default_factory=dict)
+    spend: dict[str, float] = field(default_factory=dict)
+
+
+def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutoff: datetime, horizon_days: float,
+            propensity_days: float) -> Actuals:
+    after: dict[str, list[Transaction]] = defaultdict(list)
+    for t in transactions:
+        if t.at > cutoff:
+            after[t.customer_id].append(t)
+    out = Actuals()
+    horizon, soon = cutoff + timedelta(days=horizon_days), cutoff + timedelta(days=propensity_days)
+    for cid in customers:
+        within = [t for t in after.get(cid, ()) if t.at <= horizon]
+        out.churned[cid] = not within
+        out.bought_soon[cid] = any(t.at <= soon for t in within)
+        out.spend[cid] = sum(t.amount for t in within)
+    return out
+
+
+def our_scores(events: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
+               progress: Callable[[int], None] | None = None) -> dict[str, dict[str, float]]:
+    """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff."""
+    config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
+                          propensity_days=propensity_days)
+    engine = LoyaltyEngine(load_catalog(), config=config)
+    run = Replay(engine, partitions=1)
+    before = [e for e in events if e.occurred_at <= cutoff]
+    run.run((("purchases", e.customer_id.encode(), encode(e)) for e in before), progress=progress)
+    run.finish()
+    if run.counts.dead_lettered:
+        raise BacktestError(f"{run.counts.dead_lettered} of {run.counts.records} events were refused by the core")
+    now = cutoff.timestamp()
+    return {cid: engine.current(state, now=now).scores for cid, state in run.states.items()}
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else math.nan
+
+
+def brier(labels: Sequence[bool], probabilities: Sequence[float]) -> float:
+    from sklearn.metrics import brier_score_loss
+
+    return float(brier_score_loss(labels, probabilities))
+
+
+def spearman(actual: Sequence[float], predicted: Sequence[float]) -> float:
+    from scipy.stats import spearmanr
+
+    if len(set(actual)) < 2 or len(set(predicted)) < 2:
+        return math.nan  # a constant ranks nothing
+    return float(spearmanr(actual, predicted).statistic)
+
+
+def classifier_row(name: str, labels: list[bool], scores: list[float], probabilities: bool) -> dict:
+    row = {"model": name, "roc_auc": roc_auc(labels, scores), "observed_rate": sum(labels) / len(labels)}
+    if probabilities:
+        row["brier"] = brier(labels, scores)
+        row["mean_predicted"] = sum(scores) / len(scores)
+    return row
+
+
+def regressor_row(name: str, actual: list[float], predicted: list[float]) -> dict:
+    from sklearn.metrics import mean_absolute_error
+
+    return {"model": name, "mae": float(mean_absolute_error(actual, predicted)), "spearman": spearman(actual, predicted),
+            "mean_predicted": sum(predicted) / len(predicted), "mean_actual": sum(actual) / len(actual)}
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: float, propensity_days: float = 14.0,
+             baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None
+             ) -> dict:
+    """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
+    events = purchase_events(transactions)
+    before = sum(e.occurred_at <= cutoff for e in events)
+    if total is not None:
+        total(before)
+    started = time.perf_counter()
+    ours = our_scores(events, cutoff, horizon_days, propensity_days, progress)
+    replay_seconds = time.perf_counter() - started
+    customers = sorted(ours)
+    if not customers:
+        raise BacktestError(f"no customer bought before the cutoff {cutoff.date()}")
+    truth = actuals(transactions, customers, cutoff, horizon_days, propensity_days)
+    churned = [truth.churned[c] for c in customers]
+    soon = [truth.bought_soon[c] for c in customers]
+    spend = [truth.spend[c] for c in customers]
+    result = {
+        "data": {"transactions": len(transactions), "before_cutoff": before, "customers": len(customers),
+                 "cutoff": cutoff.isoformat(), "horizon_days": horizon_days, "propensity_days": propensity_days,
+                 "replay_seconds": round(replay_seconds, 1)},
+        "churn": [classifier_row("ours (churn)", churned, [ours[c]["churn_probability"] for c in customers], True)],
+        "propensity": [classifier_row("ours (propensity)", soon, [ours[c]["propensity_to_buy"] for c in customers], True)],
+        "lifetime_value": [regressor_row("ours (lifetime value)", spend, [ours[c]["lifetime_value"] for c in customers]),
+                           regressor_row("zero for everyone", spend, [0.0] * len(customers))],
+    }
+    if baselines:
+        from sim.baselines import classic_scores
+
+        classic = classic_scores(transactions, customers, cutoff, horizon_days, propensity_days)
+        for name, scores, probabilities in (("recency (days since last purchase)", classic["recency"], False),
+                                            ("frequency (fewer purchases)", [-f for f in classic["frequency"]], False),
+                                            ("BG/NBD P(no purchase)", classic["bgnbd_no_purchase"], True)):
+            result["churn"].append(classifier_row(name, churned, scores, probabilities))
+        for name, scores, probabilities in (("recency (fewer days)", [-r for r in classic["recency"]], False),
+                                            ("frequency", classic["frequency"], False),
+                                            ("BG/NBD P(purchase)", classic["bgnbd_purchase_soon"], True)):
+            result["propensity"].append(classifier_row(name, soon, scores, probabilities))
+        result["lifetime_value"].append(regressor_row("BG/NBD x Gamma-Gamma", spend, classic["bgnbd_gg_spend"]))
+        result["baseline_parameters"] = classic["parameters"]
+    return result
+
+
+def render(result: dict) -> str:
+    """The comparison as a table a person reads, each model beside the baselines."""
+    d = result["data"]
+    lines = [f"{d['customers']} customers, {d['before_cutoff']} of {d['transactions']} transactions before the cutoff "
+             f"{d['cutoff'][:10]}; horizon {d['horizon_days']:g} days, propensity window {d['propensity_days']:g} days", ""]
+
+    def fmt(value, digits=4):
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+    for target, what in (("churn", "no purchase within the horizon"), ("propensity", "a purchase within the window")):
+        rows = result[target]
+        lines.append(f"{target}: {what} (observed rate {fmt(rows[0]['observed_rate'])})")
+        lines.append(f"  {'model':<38} {'ROC AUC':>8} {'Brier':>8} {'mean predicted':>15}")
+        for r in rows:
+            lines.append(f"  {r['model']:<38} {fmt(r['roc_auc']):>8} {fmt(r.get('brier')):>8} "
+                         f"{fmt(r.get('mean_predicted')):>15}")
+        lines.append("")
+    lines.append("lifetime value: spend within the horizon")
+    lines.append(f"  {'model':<38} {'MAE':>8} {'Spearman':>8} {'mean predicted':>15} {'mean actual':>12}")
+    for r in result["lifetime_value"]:
+        lines.append(f"  {r['model']:<38} {fmt(r['mae'], 2):>8} {fmt(r['spearman']):>8} {fmt(r['mean_predicted'], 2):>15} "
+                     f"{fmt(r['mean_actual'], 2):>12}")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result, indent=1, default=float) + "\n", encoding="utf-8")
+
+
+__all__ = ["BacktestError", "Transaction", "backtest", "read_transactions", "render", "write_json"]

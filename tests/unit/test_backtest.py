@@ -1,0 +1,64 @@
+"""The backtest on a small history written as a POS export would be: a CSV of transactions."""
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sim import backtest as bt
+
+START = datetime(1997, 1, 1, 12, tzinfo=timezone.utc)
+CUTOFF = datetime(1997, 9, 30, 12, tzinfo=timezone.utc)
+
+
+def write_history(path, customers=240, seed=3):
+    """Customers who buy at their own rate until they drop out (the classic story), a year and a half."""
+    rng = random.Random(seed)
+    lines = ["customer_id,date,amount,quantity"]
+    for c in range(customers):
+        rate = rng.choice((1 / 10, 1 / 30, 1 / 90))
+        at = START + timedelta(days=rng.uniform(0, 60))
+        end = at + timedelta(days=rng.expovariate(1 / 240))
+        while at < min(end, START + timedelta(days=540)):
+            lines.append(f"c{c:04d},{at:%Y%m%d},{rng.uniform(5, 80):.2f},{rng.randint(1, 3)}")
+            at += timedelta(days=rng.expovariate(rate))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_reads_the_columns_by_name_and_refuses_a_file_without_them(tmp_path):
+    path = write_history(tmp_path / "history.csv", customers=5)
+    transactions = bt.read_transactions(path)
+    assert transactions and all(t.at.year in (1997, 1998) and t.quantity >= 1 for t in transactions)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("who,when\nx,19970101\n")
+    with pytest.raises(bt.BacktestError, match="no customer id column"):
+        bt.read_transactions(bad)
+
+
+def test_our_models_are_judged_on_what_followed_the_cutoff(tmp_path):
+    transactions = bt.read_transactions(write_history(tmp_path / "history.csv"))
+    done = []
+    result = bt.backtest(transactions, CUTOFF, horizon_days=90, baselines=False, progress=done.append)
+    data = result["data"]
+    assert data["customers"] > 200 and done[-1] == data["before_cutoff"] < data["transactions"]
+    [churn] = result["churn"]
+    assert 0.0 < churn["observed_rate"] < 1.0 and 0.0 <= churn["brier"] <= 1.0 and churn["roc_auc"] > 0.6
+    ours, zero = result["lifetime_value"]
+    assert zero["mae"] == pytest.approx(zero["mean_actual"]) and ours["mae"] >= 0
+    table = bt.render(result)
+    assert "ours (churn)" in table and "zero for everyone" in table
+    bt.write_json(result, tmp_path / "out.json")
+    assert json.loads((tmp_path / "out.json").read_text())["data"]["horizon_days"] == 90
+
+
+def test_the_classic_baselines_stand_beside_ours(tmp_path):
+    transactions = bt.read_transactions(write_history(tmp_path / "history.csv"))
+    result = bt.backtest(transactions, CUTOFF, horizon_days=90)
+    churn = {row["model"]: row for row in result["churn"]}
+    assert set(churn) == {"ours (churn)", "recency (days since last purchase)", "frequency (fewer purchases)",
+                          "BG/NBD P(no purchase)"}
+    assert churn["BG/NBD P(no purchase)"]["roc_auc"] > 0.6 and "brier" in churn["BG/NBD P(no purchase)"]
+    assert {row["model"] for row in result["lifetime_value"]} >= {"BG/NBD x Gamma-Gamma"}
+    assert 0 < result["baseline_parameters"]["bgnbd_r"]
