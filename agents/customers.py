@@ -21,11 +21,11 @@ import time
 
 from core.processing import Result
 from schemas.topics import CUSTOMER_EVENTS
-from streams.kafka import topics
 from streams.app import app
-from streams.web.metrics import record_latency
+from streams.kafka import topics
 from streams.kafka.inputs import refuse_headers, source_of
 from streams.runtime import counters, in_order, outbox, outputs, processor, scores, settings, states
+from streams.web.metrics import record_latency
 
 log = logging.getLogger("loyalty.agents")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from core import labels
-from core.admission import TimeGate
+from core.admission import EPOCH, LATEST, TimeGate
 from core.badges import award_badges
 
 from core.campaigns import Catalog
@@ -46,8 +46,8 @@ class EngineConfig:
     max_lead_days: float = 8.0
     max_lag_days: float = 365.0
     # Absolute bounds (epoch seconds): events at or before the floor, or at or after the ceiling, are refused.
-    earliest_event_time: float = 0.0
-    latest_event_time: float = 4_102_444_800.0  # 2100-01-01T00:00:00Z
+    earliest_event_time: float = EPOCH
+    latest_event_time: float = LATEST  # 2100-01-01T00:00:00Z
     lead_resync_after: int = 100
     time_gate_after: int = 100
 

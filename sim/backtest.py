@@ -166,14 +166,13 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
     return out
 
 
-def our_scores(events: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
+def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
                progress: Callable[[int], None] | None = None) -> dict[str, dict[str, float]]:
     """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff."""
     config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
                           propensity_days=propensity_days)
     engine = LoyaltyEngine(load_catalog(), config=config)
     run = Replay(engine, partitions=1)
-    before = [e for e in events if e.occurred_at <= cutoff]
     run.run((("purchases", e.customer_id.encode(), encode(e)) for e in before), progress=progress)
     run.finish()
     if run.counts.dead_lettered:
@@ -225,12 +224,11 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
              baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None
              ) -> dict:
     """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
-    events = purchase_events(transactions)
-    before = sum(e.occurred_at <= cutoff for e in events)
+    before = [e for e in purchase_events(transactions) if e.occurred_at <= cutoff]
     if total is not None:
-        total(before)
+        total(len(before))
     started = time.perf_counter()
-    ours = our_scores(events, cutoff, horizon_days, propensity_days, progress)
+    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress)
     replay_seconds = time.perf_counter() - started
     customers = sorted(ours)
     if not customers:
@@ -240,7 +238,7 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
     soon = [truth.bought_soon[c] for c in customers]
     spend = [truth.spend[c] for c in customers]
     result = {
-        "data": {"transactions": len(transactions), "before_cutoff": before, "customers": len(customers),
+        "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
                  "cutoff": cutoff.isoformat(), "horizon_days": horizon_days, "propensity_days": propensity_days,
                  "replay_seconds": round(replay_seconds, 1)},
         "churn": [classifier_row("ours (churn)", churned, [ours[c]["churn_probability"] for c in customers], True)],

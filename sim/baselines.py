@@ -26,7 +26,7 @@ def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: dat
     rows = [(t.customer_id, t.at, t.amount) for t in transactions if t.at <= cutoff]
     frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
     frame["date"] = pd.to_datetime(frame["date"], utc=True).dt.tz_localize(None).dt.normalize()
-    end = pd.Timestamp(cutoff).tz_convert(None).normalize() if pd.Timestamp(cutoff).tzinfo else pd.Timestamp(cutoff)
+    end = pd.Timestamp(cutoff).tz_convert(None).normalize()  # the cutoff is aware (`sim.backtest.parse_time`)
     summary = clv.utils.rfm_summary(frame, customer_id_col="customer_id", datetime_col="date",
                                     monetary_value_col="amount", observation_period_end=end, time_unit="D")
     summary = summary.set_index("customer_id").reindex(list(customers)).reset_index()
