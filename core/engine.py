@@ -12,15 +12,21 @@ from core.badges import award_badges
 
 from core.campaigns import Catalog
 from core.decisions import Decider, Decision
-from core.features import TREATMENT_FEATURES, category_shares, customer_features, offer_features, rfm_inputs
+from core.features import (TREATMENT_FEATURES, category_shares, customer_features, offer_features, process_counts,
+                           rfm_inputs)
 from core.labels import LabeledExample
 from core.limits import Reservation
 from core.state import DAY, CustomerState, PendingLabel
+from models.btyd import next_milestone
 from models.suite import ModelSuite
 from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 from schemas.offers import BadgeAward, OfferAssignment
 from schemas.scores import CustomerScores
+
+
+# How many predictions of churn (or propensity) a customer may have waiting at once, spread over the window.
+PREDICTIONS_PER_WINDOW = 3
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,13 @@ class EngineConfig:
     upsell_factor: float = 1.2
     upsell_max_days: float = 120.0
     # Silent customers are reviewed (re-scored, and offered what a sweep campaign wants)
-    # this long after their last purchase, then every `review_every_days`, up to `review_until_days`.
+    # this long after their last purchase, then at growing gaps, up to `review_until_days` of silence.
     review_after_days: float = 14.0
     review_every_days: float = 7.0
-    review_until_days: float = 180.0
+    review_until_days: float = 365.0
+    # Each gap between reviews is at least `review_every_days` and at least this fraction of the silence
+    # so far (14, 21, 31, 47, 70, ... days): a customer is reviewed about log(silence) times, not weekly.
+    review_growth: float = 0.5
     # Which event times are believed against the watermark (see `core.admission`): once it rests
     # on `time_gate_after` admitted records, at most `max_lead_days` ahead of it and `max_lag_days`
     # behind it; after `lead_resync_after` records in a row refused as ahead, the next one is
@@ -91,8 +100,9 @@ class LoyaltyEngine:
             config = EngineConfig(**{**config.__dict__, "churn_window_days": churn_window_days})
         self.catalog = catalog
         self.config = config
-        self.models = models if models is not None else ModelSuite(ltv_horizon_days=config.ltv_horizon_days,
-                                                                      treatment_features=TREATMENT_FEATURES)
+        self.models = models if models is not None else ModelSuite(
+            ltv_horizon_days=config.ltv_horizon_days, treatment_features=TREATMENT_FEATURES,
+            churn_window_days=config.churn_window_days, propensity_days=config.propensity_days)
         self.watermark = 0.0
         self.policy = policy
         self.time_gate = TimeGate.from_config(config)
@@ -142,12 +152,13 @@ class LoyaltyEngine:
         # Mapped monotonically into [0, 1], which keeps its ranking (and so its ROC AUC).
         gap_heuristic = None if previous_gap is None else 1.0 - math.exp(-previous_gap / cfg.churn_window_days)
         state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days,
-                              baseline=gap_heuristic)
+                              baseline=gap_heuristic, spaced=True)
         state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
-                              baseline=None if gap_heuristic is None else 1.0 - gap_heuristic)
+                              baseline=None if gap_heuristic is None else 1.0 - gap_heuristic, spaced=True)
         state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
                               extra=state.avg_basket * cfg.upsell_factor)
-        state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days)
+        state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days,
+                              spaced=True)
         state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
         state = state.evolve(next_review_at=now + cfg.review_after_days * DAY)
         state, badges = award_badges(state, event, streak_weeks=state.purchase_streak_weeks)
@@ -186,6 +197,7 @@ class LoyaltyEngine:
         A review re-scores the customer as of the watermark and lets the campaigns that
         run on the sweep decide: the customers a win-back campaign wants send no events.
         """
+        state = self._milestones(state, self.watermark)
         state, examples = labels.on_watermark(state, self.watermark)
         self.models.learn(examples)
         review = state.next_review_at
@@ -193,14 +205,21 @@ class LoyaltyEngine:
             return Outcome(state, examples=tuple(examples))
         cfg, now = self.config, self.watermark
         silent_days = (now - state.last_purchase_at) / DAY
-        next_review = now + cfg.review_every_days * DAY if silent_days + cfg.review_every_days <= cfg.review_until_days else None
+        gap = max(cfg.review_every_days, silent_days * cfg.review_growth)
+        next_review = now + gap * DAY if silent_days + gap <= cfg.review_until_days else None
         state = state.evolve(next_review_at=next_review)
         features = customer_features(state, now)
         scores = self._scores(features)
         # Predictions as of the silence too: otherwise the models only ever learn from the
         # moment of a purchase, where days since the last one is always zero.
-        state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days)
-        state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days)
+        # A review predicts even while earlier predictions of the task wait (`_predict`'s spacing):
+        # with a long window, the silent weeks are most of what the model must learn.
+        state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days,
+                              spaced=True)
+        state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
+                              spaced=True)
+        state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days,
+                              spaced=True)
         decision = self.decider().consider(state, features, scores, now, "sweep")
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
                        decision=decision)
@@ -263,6 +282,7 @@ class LoyaltyEngine:
         state = state if state is not None else CustomerState(event.customer_id)
         now = event.ts
         self.watermark = max(self.watermark, now)
+        state = self._milestones(state, now)
         state, examples = labels.on_watermark(state, self.watermark)
         return state, now, list(examples)
 
@@ -281,15 +301,43 @@ class LoyaltyEngine:
             "lifetime_value": round(m["lifetime_value"].predict_one(features), 2),
         }
 
-    def _predict(self, state, task, features, prediction, now, days, baseline=None, extra=0.0) -> CustomerState:
-        """Store a prediction for its label, unless one for this task is still pending."""
-        if task in state.pending:
+    def _milestones(self, state: CustomerState, until: float) -> CustomerState:
+        """Show the customer to the purchase process at each milestone age reached by `until`.
+
+        The state is as it was at the milestone: whatever changed it since would have come first.
+        """
+        at = state.next_milestone_at
+        if at is None or at > until or state.first_purchase_at is None:
             return state
+        first = state.first_purchase_at
+        x, t_x, m = process_counts(state)
+        while at is not None and at <= until:
+            age = (at - first) / DAY
+            self.models.process.observe(x, t_x, age, m)
+            following = next_milestone(age)
+            at = None if following is None else first + following * DAY
+        return state.evolve(next_milestone_at=at)
+
+    def _predict(self, state, task, features, prediction, now, days, baseline=None, extra=0.0,
+                 spaced=False) -> CustomerState:
+        """Store a prediction for its label, unless one for this task is still pending.
+
+        `spaced`: unless one for this task was made within the last third of its window. A customer
+        then has at most about three of the task pending, each under its own key (`labels.task_of`).
+        """
+        key = task
+        if task in state.pending:
+            if not spaced:
+                return state
+            latest = max(p.at for k, p in state.pending.items() if labels.task_of(k) == task)
+            key = f"{task}@{int(now)}"
+            if now - latest < days * DAY / PREDICTIONS_PER_WINDOW or key in state.pending:
+                return state
         self.models.pending[task] += 1
         # Rounded as stored: full float precision would only lengthen every state record.
         label = PendingLabel(at=now, features=features, prediction=round(prediction, 6), deadline=now + days * DAY,
                              baseline=None if baseline is None else round(baseline, 6), extra=round(extra, 2))
-        return state.with_pending(task, label)
+        return state.with_pending(key, label)
 
     def _response(self, features: dict[str, float], offer_id: str, shares: dict[str, float] | None = None) -> float:
         offer = self.catalog.offer(offer_id)

@@ -22,6 +22,9 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
     outcomes = state.offer_outcomes
     responded = outcomes.get("accepted", 0) + outcomes.get("redeemed", 0)
     issues = sum(n for k, n in state.payment_counts.items() if k in ("payment_failed", "payment_late", "purchase_failed"))
+    # States written before days were counted: each purchase a day, the first one's spend the average.
+    days = state.purchase_days or state.purchase_count
+    first_day_spend = state.first_day_spend if state.purchase_days else state.avg_basket
     since_engagement = (now - state.last_engagement_at) / DAY if state.last_engagement_at is not None else 365.0
     return {
         "days_since_purchase": round(max(0.0, now - last) / DAY, 4),
@@ -41,7 +44,25 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
         "log_offers_received": round(math.log1p(state.offers_received), 6),
         "offer_response_rate": round((responded + 1) / (state.offers_received + 2), 6),
         "categories": float(len(state.category_spend)),
+        # BG/NBD's and Gamma-Gamma's counts (`models.btyd`): repeat purchase days, mean spend of those days
+        "repeat_days": float(max(0, days - 1)),
+        "mean_repeat_spend": round((state.total_spend - first_day_spend) / (days - 1), 4) if days > 1 else 0.0,
     }
+
+
+def process_counts(state: CustomerState) -> tuple[float, float, float]:
+    """BG/NBD's and Gamma-Gamma's counts of a customer: repeat purchase days x, the age of the last purchase
+    t_x in days, and the mean spend m of the repeat days (0 without any).
+
+    >>> s = CustomerState("c1").with_purchase(0.0, 40.0).with_purchase(3600.0, 5.0).with_purchase(10 * DAY, 60.0)
+    >>> process_counts(s)
+    (1, 10.0, 60.0)
+    """
+    days = state.purchase_days or state.purchase_count
+    first_day_spend = state.first_day_spend if state.purchase_days else state.avg_basket
+    x = max(0, days - 1)
+    t_x = (state.last_purchase_at - state.first_purchase_at) / DAY if state.first_purchase_at is not None else 0.0
+    return x, t_x, (state.total_spend - first_day_spend) / x if x else 0.0
 
 
 # The names `customer_features` returns, in its order (the state codec writes vectors in it).
@@ -49,7 +70,7 @@ FEATURE_NAMES = (
     "days_since_purchase", "tenure_days", "log_purchases", "log_avg_basket", "gap_days_mean", "gap_days_last",
     "log_gap_days_mean", "log_gap_days_last", "log_days_since_purchase", "purchase_rate_30d", "log_spend_rate_30d",
     "engagement_rate_14d", "days_since_engagement", "log_payment_issues", "log_offers_received",
-    "offer_response_rate", "categories",
+    "offer_response_rate", "categories", "repeat_days", "mean_repeat_spend",
 )
 
 # Features that count the system's own actions: inputs to the campaign response model and the

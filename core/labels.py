@@ -14,14 +14,18 @@ from core.state import CustomerState, PendingLabel
 
 # What each task's label means, and how it resolves when its deadline passes first.
 TASKS = {
-    "churn": "no purchase within the churn window (1 when the window passes)",
-    "propensity": "a purchase within the propensity window (0 when it passes)",
+    "churn": "no purchase within the churn window (known at the first purchase, taught when the window passes)",
+    "propensity": "a purchase within the propensity window (known at the first purchase, taught when it passes)",
     "engagement": "an engagement within the engagement window (0 when it passes)",
     "upsell": "the next basket beats the average basket by the upsell factor (0 when none comes in time)",
     "payment_default": "a payment fails or is late within the payment window (0 when it passes)",
     "lifetime_value": "spend over the horizon (the sum when it passes)",
     "campaign_response": "the offer is accepted or redeemed before it expires (0 on dismissal or expiry)",
 }
+
+# Churn and propensity resolve at their deadline whatever happens: a purchase within the window
+# marks the pending prediction (`extra` 1) and this is its label then.
+BOUGHT = {"churn": 0.0, "propensity": 1.0}
 
 ON_DEADLINE = {
     "churn": 1.0, "propensity": 0.0, "engagement": 0.0, "upsell": 0.0, "payment_default": 0.0,
@@ -40,6 +44,15 @@ class LabeledExample:
     ref: str | None = None
 
 
+def task_of(key: str) -> str:
+    """The task of a pending label's key: `churn`, or `churn@<time>` for a later one of the same task.
+
+    >>> task_of("churn"), task_of("churn@1700000000")
+    ('churn', 'churn')
+    """
+    return key.partition("@")[0]
+
+
 def _example(task: str, pending: PendingLabel, label: float, at: float) -> LabeledExample:
     return LabeledExample(task, pending.features, float(label), pending.prediction, pending.baseline, pending.at, at, pending.ref)
 
@@ -50,24 +63,31 @@ def _live(pending: PendingLabel | None, at: float) -> bool:
 
 
 def on_purchase(state: CustomerState, at: float, total: float) -> tuple[CustomerState, list[LabeledExample]]:
-    """A purchase at `at`: churn (0), propensity (1) and upsell resolve; spend adds to lifetime value.
+    """A purchase at `at`: upsell resolves; churn (0) and propensity (1) are known, and wait for their
+    deadline to be taught (`on_watermark`); spend adds to lifetime value.
 
     >>> s = CustomerState("c").with_pending("churn", PendingLabel(at=0.0, features={}, deadline=30 * 86400.0))
     >>> s, examples = on_purchase(s, 10 * 86400.0, 25.0)
-    >>> [(e.task, e.label) for e in examples], s.pending
-    ([('churn', 0.0)], {})
+    >>> examples, s.pending["churn"].extra
+    ([], 1.0)
+    >>> [(e.task, e.label) for e in on_watermark(s, 30 * 86400.0)[1]]
+    [('churn', 0.0)]
     """
     examples = []
-    for task in ("churn", "propensity", "upsell"):
-        pending = state.pending.get(task)
-        if not _live(pending, at):
+    for key, pending in sorted(state.pending.items()):
+        task = task_of(key)
+        if task not in ("churn", "propensity", "upsell") or not _live(pending, at):
             continue
-        label = {"churn": 0.0, "propensity": 1.0, "upsell": float(total > pending.extra)}[task]
-        examples.append(_example(task, pending, label, at))
-        state = state.with_pending(task, None)
-    ltv = state.pending.get("lifetime_value")
-    if _live(ltv, at):
-        state = state.with_pending("lifetime_value", replace(ltv, extra=round(ltv.extra + total, 2)))
+        if task == "upsell":
+            examples.append(_example(task, pending, float(total > pending.extra), at))
+            state = state.with_pending(key, None)
+        elif not pending.extra:
+            # Known now, learned at the deadline: a window's outcome is taught when every outcome
+            # of a window opened then is known, so quick purchases do not teach before the silences.
+            state = state.with_pending(key, replace(pending, extra=1.0))
+    for key, ltv in sorted(state.pending.items()):
+        if task_of(key) == "lifetime_value" and _live(ltv, at):
+            state = state.with_pending(key, replace(ltv, extra=round(ltv.extra + total, 2)))
     return state, examples
 
 
@@ -111,11 +131,14 @@ def on_watermark(state: CustomerState, watermark: float) -> tuple[CustomerState,
     ([], [('churn', 1.0)])
     """
     examples = []
-    for task, pending in sorted(state.pending.items()):
+    for key, pending in sorted(state.pending.items()):
         if pending.deadline is not None and pending.deadline <= watermark:
+            task = task_of(key)
             label = pending.extra if task == "lifetime_value" else ON_DEADLINE[task]
+            if task in BOUGHT and pending.extra:  # a purchase came within the window (`on_purchase`)
+                label = BOUGHT[task]
             examples.append(_example(task, pending, label, pending.deadline))
-            state = state.with_pending(task, None)
+            state = state.with_pending(key, None)
     for key, pending in sorted(state.pending_offers.items()):
         if pending.deadline is not None and pending.deadline <= watermark:
             examples.append(_example("campaign_response", pending, 0.0, pending.deadline))

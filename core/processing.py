@@ -201,15 +201,11 @@ class Processor:
             if state is None:
                 continue
             outcome = self.engine.on_watermark(state)
+            # A review re-scores the customer as of now (`on_watermark`); a visit that only resolved labels
+            # or showed the customer to the purchase process does not: scoring costs more than the visit.
             if outcome.examples or outcome.decision is not None:
                 result.swept += 1
-                if not outcome.scores:
-                    # Scores as of now, not as of the customer's last event: a silent customer's risk moves.
-                    current = self.engine.current(outcome.state)
-                    outcome = Outcome(outcome.state, current.scores, current.risk_band, (), outcome.examples,
-                                      outcome.decision)
-            worth = bool(outcome.examples) or outcome.decision is not None
-            await self._decide(outcome, result, self.engine.as_of() if worth else None)
+            await self._decide(outcome, result, self.engine.as_of() if outcome.scores else None)
         return result
 
     async def _decide(self, outcome: Outcome, result: Result, as_of: str | None,

@@ -19,6 +19,9 @@ MAX_RECENT_DECISIONS = 5
 PAYMENT_ISSUES = frozenset({"payment_failed", "payment_late", "purchase_failed"})
 
 DAY = 86_400.0
+# A customer is first shown to the purchase process's pooled prior this long after their first
+# purchase, then at doubling ages (`models.btyd.MILESTONE_DAYS`).
+FIRST_MILESTONE_DAYS = 7.0
 
 
 def decayed(value: float, at: float | None, now: float, half_life_days: float) -> float:
@@ -95,6 +98,11 @@ class CustomerState:
     purchase_rate: float = 0.0  # purchases, decayed with a 30-day half-life, as of last_purchase_at
     spend_rate: float = 0.0  # spend, decayed likewise
     purchase_streak_weeks: int = 0  # consecutive ISO weeks with a purchase, up to the last one
+    # the purchase process as BG/NBD and Gamma-Gamma count it (`models.btyd`): days with a purchase,
+    # the spend of the first such day, and when the customer is next shown to the pooled prior
+    purchase_days: int = 0
+    first_day_spend: float = 0.0
+    next_milestone_at: float | None = None
     category_spend: dict[str, float] = field(default_factory=dict)
     # engagement
     engagement_count: int = 0
@@ -148,8 +156,14 @@ class CustomerState:
             affinity[category] = round(affinity.get(category, 0.0) + spend, 2)
         if len(affinity) > MAX_CATEGORIES:
             affinity = dict(sorted(affinity.items(), key=lambda kv: -kv[1])[:MAX_CATEGORIES])
+        new_day = last is None or int(at // DAY) != int(last // DAY)
+        first = self.first_purchase_at is None
         return self.evolve(
             purchase_count=count,
+            purchase_days=self.purchase_days + (1 if new_day else 0),
+            first_day_spend=round(self.first_day_spend + total, 2) if first or (self.purchase_days == 1 and not new_day)
+            else self.first_day_spend,
+            next_milestone_at=at + FIRST_MILESTONE_DAYS * DAY if first else self.next_milestone_at,
             total_spend=round(self.total_spend + total, 2),
             max_basket=max(self.max_basket, total),
             first_purchase_at=self.first_purchase_at if self.first_purchase_at is not None else at,
@@ -213,10 +227,12 @@ class CustomerState:
         return self.evolve(pending_offers=offers)
 
     def due_at(self) -> float | None:
-        """The earliest deadline among the pending labels, if any."""
+        """The earliest time the watermark should bring this customer up: a label's deadline, a review, a milestone."""
         deadlines = [p.deadline for p in (*self.pending.values(), *self.pending_offers.values()) if p.deadline]
         if self.next_review_at is not None:
             deadlines.append(self.next_review_at)
+        if self.next_milestone_at is not None:
+            deadlines.append(self.next_milestone_at)
         return min(deadlines) if deadlines else None
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,6 +40,8 @@ SCALARS = (
     "purchase_count", "total_spend", "max_basket", "first_purchase_at", "last_purchase_at", "gap_days_mean",
     "gap_days_last", "purchase_rate", "spend_rate", "purchase_streak_weeks", "engagement_count",
     "last_engagement_at", "engagement_rate", "last_payment_issue_at", "offers_received", "next_review_at",
+    # appended, so states written before they existed decode with their defaults
+    "purchase_days", "first_day_spend", "next_milestone_at",
 )
 # Dict and list fields, by their short name on the wire.
 COLLECTIONS = {
@@ -203,6 +205,7 @@ def decode(data: bytes | str | dict) -> CustomerState:
 
 
 _NEXT_REVIEW = SCALARS.index("next_review_at")
+_NEXT_MILESTONE = SCALARS.index("next_milestone_at")
 
 
 def due_at(data: bytes | str | dict) -> float | None:
@@ -211,7 +214,8 @@ def due_at(data: bytes | str | dict) -> float | None:
     if raw.get("v") != VERSION:
         return CustomerState.from_dict(raw).due_at()
     deadlines = [row[3] for rows in (raw.get("p"), raw.get("o")) if rows for row in rows.values() if row[3]]
-    review = raw["s"][_NEXT_REVIEW]
-    if review is not None:
-        deadlines.append(review)
+    for index in (_NEXT_REVIEW, _NEXT_MILESTONE):
+        at = raw["s"][index] if index < len(raw["s"]) else None
+        if at is not None:
+            deadlines.append(at)
     return min(deadlines) if deadlines else None

@@ -8,6 +8,18 @@ from river import compose, linear_model, optim, preprocessing
 from river.utils.math import sigmoid
 
 
+CLIP = 5.0
+
+
+def _clip(z: float) -> float:
+    return CLIP if z > CLIP else -CLIP if z < -CLIP else z
+
+
+def clip_scaled(x: dict[str, float]) -> dict[str, float]:
+    """Bound standardised features to +-5: a rare value must not dominate a linear model."""
+    return {k: _clip(v) for k, v in x.items()}
+
+
 @dataclass(frozen=True)
 class Explanation:
     """How each feature moved the score, in log-odds.
@@ -61,14 +73,22 @@ class LinearClassifier:
     True
     """
 
-    def __init__(self, name: str, learning_rate: float = 0.01, l2: float = 0.0, ignore: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, learning_rate: float = 0.01, l2: float = 0.0, ignore: tuple[str, ...] = (),
+                 process=None, horizon_days: float = 30.0) -> None:
         self.name = name
+        # A `models.btyd.PurchaseProcess` shared with other models: its features over `horizon_days`
+        # (probability alive, of no purchase in the horizon, ...) are added to every input.
+        self.process = process
+        self.horizon_days = horizon_days
         self.learning_rate = learning_rate
         self.l2 = l2
         self.ignore = tuple(ignore)
         self.pipeline = compose.Pipeline(
             *([compose.Discard(*ignore)] if ignore else []),
             preprocessing.StandardScaler(),
+            # Scaled values bounded to +-5: early on the scaler's variances are tiny, and one
+            # new customer's value many deviations out must not decide their score alone.
+            compose.FuncTransformer(clip_scaled),
             linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2),
         )
         self.n_learned = 0
@@ -97,24 +117,30 @@ class LinearClassifier:
         terms = self._parameters()[0]
         for name, value in features.items():
             term = terms.get(name)
-            yield name, term[2] * ((value - term[0]) / term[1]) if term is not None else 0.0
+            yield name, term[2] * _clip((value - term[0]) / term[1]) if term is not None else 0.0
 
     def predict_one(self, x: dict[str, float]) -> float:
         """The probability of the positive class."""
         terms, logit = self._parameters()
+        if self.process is not None:
+            x = self.process.augment(x, self.horizon_days)
         for name, value in x.items():  # `_terms`, inlined: this is the hot path
             term = terms.get(name)
             if term is not None:
-                logit += term[2] * ((value - term[0]) / term[1])
+                z = (value - term[0]) / term[1]
+                logit += term[2] * (CLIP if z > CLIP else -CLIP if z < -CLIP else z)
         return float(sigmoid(logit))
 
     def learn_one(self, x: dict[str, float], y: bool) -> None:
-        self.pipeline.learn_one(dict(x), bool(y))
+        self.pipeline.learn_one(self.process.augment(x, self.horizon_days) if self.process is not None else dict(x),
+                                bool(y))
         self._params = None
         self.n_learned += 1
 
     def explain(self, features: dict[str, float]) -> Explanation:
         intercept = self._parameters()[1]
+        if self.process is not None:
+            features = self.process.augment(features, self.horizon_days)
         contributions = dict(self._terms(features))
         logit = intercept
         for contribution in contributions.values():  # summed as `predict_one` sums them

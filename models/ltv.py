@@ -6,10 +6,9 @@ import math
 
 from river import compose, linear_model, optim, preprocessing
 
+from models.linear import clip_scaled
 
-def clip_scaled(x: dict[str, float]) -> dict[str, float]:
-    """Bound standardised features to +-5: a rare feature must not dominate a regression."""
-    return {k: max(-5.0, min(5.0, v)) for k, v in x.items()}
+
 
 
 # Predictions are capped at about 1.6 million: no loyalty customer spends more in a horizon.
@@ -20,7 +19,10 @@ class LifetimeValueModel:
     """Predicts spend over the next `horizon_days` from the customer's features.
 
     It learns on log1p(spend) so a few big spenders do not dominate the squared
-    error, and answers in currency units, never below zero.
+    error, and answers in currency units, never below zero: the log model's answer
+    turned back, times the ratio of the spend seen to the spend so predicted, so
+    that the mean prediction is the mean spend (the log model alone predicts about
+    the median, near zero for most customers).
 
     Examples
     --------
@@ -34,8 +36,10 @@ class LifetimeValueModel:
     True
     """
 
-    def __init__(self, horizon_days: float = 90.0, learning_rate: float = 0.01, ignore: tuple[str, ...] = ()) -> None:
+    def __init__(self, horizon_days: float = 90.0, learning_rate: float = 0.01, ignore: tuple[str, ...] = (),
+                 process=None) -> None:
         self.name = "lifetime_value"
+        self.process = process  # a `models.btyd.PurchaseProcess`: its expected spend is an input
         self.horizon_days = horizon_days
         self.learning_rate = learning_rate
         self.ignore = tuple(ignore)  # features never read (see `LinearClassifier`)
@@ -48,14 +52,33 @@ class LifetimeValueModel:
             linear_model.LinearRegression(optimizer=optim.SGD(learning_rate), intercept_lr=0.05, clip_gradient=1.0),
         )
         self.n_learned = 0
+        # Spend seen and spend predicted (the log model's answer turned back) over every example: their
+        # ratio scales predictions so their mean is the mean spend, which the log model's is not.
+        self.spend_seen = 0.0
+        self.spend_predicted = 0.0
 
     def predict_one(self, x: dict[str, float]) -> float:
         """Spend over the next `horizon_days`."""
+        if self.process is not None:
+            x = self.process.augment(x, self.horizon_days)
+        return self._spend(x) * self.scale
+
+    @property
+    def scale(self) -> float:
+        """Spend seen over spend the log model predicted, within [0.1, 100] (1 before 100 examples)."""
+        if self.n_learned < 100 or self.spend_predicted <= 0:
+            return 1.0
+        return max(0.1, min(100.0, self.spend_seen / self.spend_predicted))
+
+    def _spend(self, x: dict[str, float]) -> float:
         return max(0.0, math.expm1(max(-20.0, min(MAX_LOG_SPEND, self.pipeline.predict_one(x)))))
 
     def learn_one(self, x: dict[str, float], y: float) -> None:
         """`y` is the spend seen over the horizon."""
-        self.pipeline.learn_one(dict(x), math.log1p(max(0.0, y)))
+        x = self.process.augment(x, self.horizon_days) if self.process is not None else dict(x)
+        self.spend_seen += max(0.0, y)
+        self.spend_predicted += self._spend(x)
+        self.pipeline.learn_one(x, math.log1p(max(0.0, y)))
         self.n_learned += 1
 
     @property

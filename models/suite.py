@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Iterable
 
 from models.base import OnlineModel
+from models.btyd import PurchaseProcess
 from models.churn import ChurnModel
 from models.linear import LinearClassifier
 from models.ltv import LifetimeValueModel
@@ -29,14 +30,21 @@ class ModelSuite:
     """
 
     def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3,
-                 treatment_features: tuple[str, ...] = ()) -> None:
-        self.churn = ChurnModel(ignore=treatment_features)
+                 treatment_features: tuple[str, ...] = (), churn_window_days: float = 30.0,
+                 propensity_days: float = 14.0) -> None:
+        # The purchase process (BG/NBD and Gamma-Gamma priors, learned online) that churn, propensity
+        # and lifetime value read, each over its own horizon; the engine shows it customers (`observe`).
+        self.process = PurchaseProcess()
+        self.churn = ChurnModel(ignore=treatment_features, process=self.process, horizon_days=churn_window_days)
         self.learners: dict = {
             name: LinearClassifier(name, ignore=treatment_features if name in OUTCOME_MODELS else ())
-            for name in CLASSIFIERS if name != "churn"
+            for name in CLASSIFIERS if name not in ("churn", "propensity")
         }
+        self.learners["propensity"] = LinearClassifier("propensity", ignore=treatment_features, process=self.process,
+                                                       horizon_days=propensity_days)
         self.learners["churn"] = self.churn
-        self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days, ignore=treatment_features)
+        self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days, ignore=treatment_features,
+                                                             process=self.process)
         self.rfm = RFMModel()
         self.recommendation = CategoryRecommender(k=recommendations)
         self.nbo = NextBestOffer()

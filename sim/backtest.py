@@ -221,8 +221,8 @@ def regressor_row(name: str, actual: list[float], predicted: list[float]) -> dic
 # -- the run ---------------------------------------------------------------------------------------
 
 def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: float, propensity_days: float = 14.0,
-             baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None
-             ) -> dict:
+             baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
+             oracle=None) -> dict:
     """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
     before = [e for e in purchase_events(transactions) if e.occurred_at <= cutoff]
     if total is not None:
@@ -260,6 +260,13 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
             result["propensity"].append(classifier_row(name, soon, scores, probabilities))
         result["lifetime_value"].append(regressor_row("BG/NBD x Gamma-Gamma", spend, classic["bgnbd_gg_spend"]))
         result["baseline_parameters"] = classic["parameters"]
+    if oracle is not None:  # `models.btyd.Parameters` the history was drawn from (`sim.btyd`)
+        from sim.btyd import oracle_scores
+
+        best = oracle_scores(transactions, customers, cutoff, horizon_days, propensity_days, oracle)
+        result["churn"].append(classifier_row("oracle (BG/NBD, true parameters)", churned, best["none_in_horizon"], True))
+        result["propensity"].append(classifier_row("oracle (BG/NBD, true parameters)", soon, best["purchase_soon"], True))
+        result["lifetime_value"].append(regressor_row("oracle (true parameters)", spend, best["spend"]))
     return result
 
 

@@ -104,6 +104,10 @@ async def schemas(self, action: str, directory: str) -> None:
 
 
 @app.command(
+    option("--population", "population_kind", type=click.Choice(["loyalty", "btyd"]), default="loyalty", show_default=True,
+           help="loyalty: shoppers with engagement, payments and offer responses (JSONL events). btyd: purchases "
+                "only, drawn from BG/NBD and Gamma-Gamma at CDNOW's published parameters (a CSV of transactions, "
+                "for `loyalty backtest`; --truth keeps the parameters, the oracle's)."),
     option("--customers", type=int, default=1000, show_default=True, help="How many customers."),
     option("--days", type=int, default=90, show_default=True, help="How many days of event time."),
     option("--seed", type=int, default=7, show_default=True, help="Same seed, same events."),
@@ -114,10 +118,21 @@ async def schemas(self, action: str, directory: str) -> None:
     option("--rate", type=float, default=500.0, show_default=True, help="Events per second when publishing (0: max)."),
     option("--duration", type=float, default=0.0, help="Stop after this many seconds (0: when the events run out)."),
 )
-async def simulate(self, customers, days, seed, limit, out, truth, publish, rate, duration) -> None:
+async def simulate(self, population_kind, customers, days, seed, limit, out, truth, publish, rate, duration) -> None:
     """Simulate a customer population: write its events to a file and/or publish them to Kafka."""
     if not out and not publish:
         raise click.UsageError("say where the events go: --out FILE and/or --publish")
+    if population_kind == "btyd":
+        if publish or not out:
+            raise click.UsageError("--population btyd writes a transaction CSV: give --out FILE (no --publish)")
+        from sim import btyd
+
+        traits, history = btyd.generate(customers=customers, days=days, seed=seed)
+        btyd.write_csv(history, out)
+        if truth:
+            btyd.write_truth(traits, truth, seed=seed, days=days)
+        self.say(f"simulate: {len(history)} purchases of {customers} customers (BG/NBD and Gamma-Gamma) written to {out}")
+        return
     truths, events = population.generate(customers=customers, days=days, seed=seed)
     if limit:
         events = itertools.islice(events, limit)
@@ -181,13 +196,16 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
     option("--out", "out_file", type=click.Path(dir_okay=False), default="backtest.json", show_default=True,
            help="Where the figures go as JSON."),
     option("--no-baselines", is_flag=True, default=False, help="Only our models (no pymc-marketing fit)."),
+    option("--truth", type=click.Path(exists=True, dir_okay=False), default=None,
+           help="The truth file of `loyalty simulate --population btyd`: adds the oracle (BG/NBD and Gamma-Gamma "
+                "at the parameters the history was drawn from)."),
     option("--id-col", default=None, help="The customer id column (default: customer_id, id, ...)."),
     option("--time-col", default=None, help="The date or time column (default: date, time, occurred_at, ...)."),
     option("--amount-col", default=None, help="The amount column (default: amount, total, dollar_value, ...)."),
     option("--quantity-col", default=None, help="The quantity column, if any (default: quantity, qty, ...)."),
 )
 async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, out_file: str,
-                   no_baselines: bool, id_col, time_col, amount_col, quantity_col) -> None:
+                   no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col) -> None:
     """Our models against recency, frequency and BG/NBD + Gamma-Gamma on a purchase history: replay what is
     before the cutoff through the worker's core, score every customer as of the cutoff, judge by what followed."""
     from sim import backtest as bt
@@ -196,12 +214,18 @@ async def backtest(self, history: str, cutoff: str, horizon: float, propensity_d
         at = bt.parse_time(cutoff)
         transactions = bt.read_transactions(history, id_col=id_col, time_col=time_col, amount_col=amount_col,
                                             quantity_col=quantity_col)
-    except (bt.BacktestError, ValueError) as error:
+        oracle = None
+        if truth:
+            from sim import btyd
+
+            oracle = btyd.read_truth(truth)
+    except (bt.BacktestError, ValueError, KeyError) as error:
         raise SystemExit(f"backtest: {error}") from None
     bar: list[ProgressBar] = []
     result = await asyncio.to_thread(
         bt.backtest, transactions, at, horizon, propensity_days, not no_baselines,
         lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
+        oracle,
     )
     if bar:
         bar[0].close()

@@ -69,13 +69,18 @@ def test_churn_labels_resolve_by_event_time_and_the_model_learns():
     state = core.on_purchase(None, purchase(day=0)).state
     assert state.pending["churn"].deadline == purchase(day=30).ts and core.churn.n_learned == 0
     back_soon = core.on_purchase(state, purchase(day=5, n=1))
-    churn = [e for e in back_soon.examples if e.task == "churn"]
-    assert [e.label for e in churn] == [0.0] and core.churn.n_learned == 1
-    back_late = core.on_purchase(back_soon.state, purchase(day=50, n=2))
+    # Known at day 5, taught at day 30: no window's outcome is taught before every outcome of it could be.
+    assert not [e for e in back_soon.examples if e.task == "churn"] and core.churn.n_learned == 0
+    assert back_soon.state.pending["churn"].extra == 1.0
+    assert "churn@" + str(int(purchase(day=5).ts)) not in back_soon.state.pending  # within a third of the window
+    at_deadline = core.on_purchase(back_soon.state, purchase(day=31, n=2))
+    (taught,) = [e for e in at_deadline.examples if e.task == "churn"]
+    assert taught.label == 0.0 and taught.resolved_at == purchase(day=30).ts and core.churn.n_learned == 1
+    back_late = core.on_purchase(at_deadline.state, purchase(day=80, n=3))
     # The window ran out before the purchase: churned, resolved at its deadline, by event time.
     (late,) = [e for e in back_late.examples if e.task == "churn"]
-    assert late.label == 1.0 and late.resolved_at == purchase(day=35).ts
-    assert back_late.state.pending["churn"].at == purchase(day=50).ts
+    assert late.label == 1.0 and late.resolved_at == purchase(day=61).ts
+    assert back_late.state.pending["churn"].at == purchase(day=80).ts
 
 
 def test_churn_and_propensity_beat_the_days_since_purchase_heuristic():
@@ -88,7 +93,7 @@ def test_churn_and_propensity_beat_the_days_since_purchase_heuristic():
     report = core.models.report()
     for task in ("churn", "propensity"):
         versus = report[task]["vs_baseline"]
-        assert versus["samples"] > 3000
+        assert versus["samples"] > 2000
         assert versus["model_roc_auc"] > versus["baseline_roc_auc"] + 0.02, (task, versus)
 
 

@@ -28,11 +28,13 @@ def test_every_replayed_state_decodes_to_exactly_what_was_encoded(replayed_state
         assert statecodec.decode(statecodec.encode(state)) == state
 
 
-def test_the_encoding_is_well_under_the_plain_dict_and_2_kib(replayed_states):
+def test_the_encoding_is_well_under_the_plain_dict_and_2_5_kib(replayed_states):
     compact = [len(statecodec.encode(s)) for s in replayed_states]
     plain = [len(json.dumps(s.to_dict(), separators=(",", ":"))) for s in replayed_states]
     assert sum(compact) < 0.5 * sum(plain)
-    assert sum(compact) / len(compact) < 2048
+    # 2.5 KiB: reviews add predictions while earlier ones wait (up to three per task and window), the
+    # price of learning what silence means; it was 2 KiB with one prediction per task.
+    assert sum(compact) / len(compact) < 2560
 
 
 def test_shared_features_are_written_once():

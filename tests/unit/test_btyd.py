@@ -1,0 +1,90 @@
+"""The purchase process learned online, and the models on top of it, against the classics' own truth."""
+
+from datetime import timedelta
+
+import pytest
+
+from core import LoyaltyEngine, load_catalog
+from core.engine import EngineConfig
+from core.state import DAY
+from models.btyd import MILESTONE_DAYS, PurchaseProcess
+from sim import backtest as bt
+from sim.btyd import CDNOW, START, generate
+from tests.unit.factories import purchase
+
+
+def _snapshots(history, end_day):
+    """Each customer's (x, t_x, T, m) at each milestone age before `end_day`, in time order."""
+    by = {}
+    for t in history:
+        by.setdefault(t.customer_id, []).append(((t.at - START).total_seconds() / DAY, t.amount))
+    out = []
+    for purchases in by.values():
+        born = purchases[0][0]
+        for age in MILESTONE_DAYS:
+            if born + age > end_day:
+                break
+            upto = [p for p in purchases if p[0] <= born + age]
+            x = len(upto) - 1
+            out.append((born + age, x, upto[-1][0] - born, age, sum(a for _, a in upto[1:]) / x if x else 0.0))
+    return sorted(out)
+
+
+def test_the_online_prior_finds_the_parameters_the_history_was_drawn_from():
+    _, history = generate(customers=5000, seed=1)
+    process = PurchaseProcess()
+    for _, *snapshot in _snapshots(history, 273):
+        process.observe(*snapshot)
+    got = process.parameters
+    assert got.r == pytest.approx(CDNOW.r, rel=0.15)
+    assert got.alpha == pytest.approx(CDNOW.alpha, rel=0.25)
+    assert got.a == pytest.approx(CDNOW.a, rel=0.3) and got.b == pytest.approx(CDNOW.b, rel=0.3)
+    mean_spend = CDNOW.spend_per_purchase(0, 0.0)
+    assert got.spend_per_purchase(0, 0.0) == pytest.approx(mean_spend, rel=0.1)
+
+
+def test_a_customer_is_shown_to_the_prior_at_fixed_ages_whatever_they_buy():
+    engine = LoyaltyEngine(load_catalog(None))
+    state = engine.on_purchase(None, purchase("c", day=0)).state
+    for n, day in enumerate((1, 2, 3, 20), start=1):
+        state = engine.on_purchase(state, purchase("c", day=day, n=n)).state
+    # Ages 7 and 14 passed before day 20's purchase: two snapshots, not one per purchase.
+    assert engine.models.process.n_seen == 2
+    assert state.next_milestone_at == purchase("c", day=28).ts
+    assert state.purchase_days == 5 and state.due_at() <= state.next_milestone_at
+
+
+def test_reviews_predict_while_earlier_predictions_wait():
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig(churn_window_days=182))
+    state = engine.on_purchase(None, purchase("c", day=0)).state
+    waiting = {}
+    for day in range(1, 200):
+        engine.watermark = purchase("c", day=day).ts
+        state = engine.on_watermark(state).state
+        waiting[day] = sorted(p.at for k, p in state.pending.items() if k.startswith("churn"))
+    # Reviews at growing gaps (14, 21, 32, 48, 72, ... days of silence here, the watermark moving by days);
+    # a new churn prediction when the latest is a third of the window (61 days) old.
+    assert [len(waiting[d]) for d in (60, 100, 181, 199)] == [1, 2, 3, 2]
+    first, second = waiting[199]
+    assert second - first >= 182 / 3 * DAY and first >= 182 / 3 * DAY
+    assert engine.models.churn.n_learned == 1  # the purchase's, at day 182: churned
+
+
+def test_a_182_day_churn_window_still_beats_recency_on_the_simulator():
+    """The issue's failure: with the window at 182 days, churn came out near 0.001 for everyone."""
+    _, history = generate(customers=1500, seed=5)
+    cutoff = START + timedelta(days=273)
+    before = [e for e in bt.purchase_events(history) if e.occurred_at <= cutoff]
+    ours = bt.our_scores(before, cutoff, 182.0, 14.0)
+    customers = sorted(ours)
+    truth = bt.actuals(history, customers, cutoff, 182.0, 14.0)
+    churned = [truth.churned[c] for c in customers]
+    last = {}
+    for t in history:
+        if t.at <= cutoff:
+            last[t.customer_id] = t.at
+    recency = [(cutoff - last[c]).total_seconds() for c in customers]
+    churn = [ours[c]["churn_probability"] for c in customers]
+    assert bt.roc_auc(churned, churn) > bt.roc_auc(churned, recency)
+    observed = sum(churned) / len(churned)
+    assert abs(sum(churn) / len(churn) - observed) < 0.1, (sum(churn) / len(churn), observed)
