@@ -67,6 +67,7 @@ TARGETS = {
     "latency_p99_ms": 50.0,   # event to assignment at the fixed load
     "state_bytes": 2048.0,    # per customer
     "million_rss_bytes": 1.5 * 2**30,
+    "replay_records_per_s": 1_500,
 }
 
 
@@ -491,6 +492,9 @@ def markdown(report: dict) -> str:
     if st.get("customers"):
         lines.append(f"State per customer: mean {st['mean_bytes']:,} bytes, median {st['median_bytes']:,}, "
                      f"p99 {st['p99_bytes']:,} ({st['customers']:,} customers).")
+    for row in report.get("replay_scale", ()):
+        lines.append(f"Replay (pure core), {row['customers']:,} customers: {row['records']:,} purchases at "
+                     f"{row['records_per_s']:,} records/s ({row['sweep_visits']:,} sweep visits).")
     if "million" in report:
         m = report["million"]
         lines.append(f"{m['customers']:,} customers in the RocksDB store ({m['state_mib_written']:,} MiB of state, "
@@ -513,7 +517,10 @@ def main() -> int:
     parser.add_argument("--million", type=int, default=1_000_000, help="Customers in the RocksDB memory step.")
     parser.add_argument("--million-events", type=int, default=5_000, help="Purchases the million-customer worker takes.")
     parser.add_argument("--skip", default="",
-                        help="Comma-separated steps to skip: raw, quix, naive, latency, stress, scale-out, million.")
+                        help="Comma-separated steps to skip: raw, quix, naive, latency, stress, scale-out, "
+                             "replay-scale, million.")
+    parser.add_argument("--replay-customers", default="10000,50000,200000",
+                        help="Customer counts of the replay-scale step.")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument("--port", type=int, default=17100)
     parser.add_argument("--keep-topics", action="store_true",
@@ -589,6 +596,14 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
         report["latency_history"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
                                                 args.port + 25, live=False)
 
+    if "replay-scale" not in skip:
+        # Pure core, no Kafka: replay records/s at growing customer counts, same purchases per customer.
+        from bench.replay_scale import measure as replay_measure
+
+        report["replay_scale"] = []
+        for customers in (int(c) for c in args.replay_customers.split(",")):
+            log(f"replay-scale: {customers:,} customers ...")
+            report["replay_scale"].append(replay_measure(customers))
     if "million" not in skip:
         report["million"] = million_run(base, records[:30_000], args.million, args.million_events, workdir,
                                         args.port + 30)
@@ -609,6 +624,10 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
             missed.append(f"million customers: peak memory {mib(m['peak_rss_bytes'])} > {mib(TARGETS['million_rss_bytes'])}")
         if m["customers_indexed"] < m["customers"] or m["handled"] < m["events"]:
             missed.append(f"million customers: {m['customers_indexed']:,} indexed, {m['handled']:,} handled")
+    for row in report.get("replay_scale", ()):
+        if row["customers"] <= 25_000 and row["records_per_s"] < TARGETS["replay_records_per_s"]:
+            missed.append(f"replay of {row['customers']:,} customers {row['records_per_s']:,} records/s "
+                          f"< {TARGETS['replay_records_per_s']:,}")
     if "scale-out" in variants:
         shares = [w["handled"] for w in variants["scale-out"]["workers"]]
         if min(shares) == 0 or sum(shares) != n:

@@ -213,12 +213,12 @@ class LoyaltyEngine:
         # Predictions as of the silence too: otherwise the models only ever learn from the
         # moment of a purchase, where days since the last one is always zero.
         # A review predicts even while earlier predictions of the task wait (`_predict`'s spacing):
-        # with a long window, the silent weeks are most of what the model must learn.
+        # with a long window, the silent weeks are most of what the model must learn. Not lifetime
+        # value: its calibration scales by spend seen over spend predicted, and the reviews' near-zero
+        # answers made that ratio run away (mean 800 where 24 was spent, CDNOW, 182 days).
         state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days,
                               spaced=True)
         state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
-                              spaced=True)
-        state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days,
                               spaced=True)
         decision = self.decider().consider(state, features, scores, now, "sweep")
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),

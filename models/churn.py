@@ -43,9 +43,10 @@ class ChurnModel(LinearClassifier):
     """
 
     def __init__(self, learning_rate: float = 0.01, medium_at: float = 0.35, high_at: float = 0.6,
-                 ignore: tuple[str, ...] = (), process=None, horizon_days: float = 30.0) -> None:
+                 ignore: tuple[str, ...] = (), process=None, horizon_days: float = 30.0,
+                 offset: str | None = None) -> None:
         super().__init__("churn", learning_rate=learning_rate, ignore=ignore, process=process,
-                         horizon_days=horizon_days)
+                         horizon_days=horizon_days, offset=offset)
         self.medium_at = medium_at
         self.high_at = high_at
 

@@ -20,6 +20,31 @@ def clip_scaled(x: dict[str, float]) -> dict[str, float]:
     return {k: _clip(v) for k, v in x.items()}
 
 
+class _Offset:
+    """A River GLM whose linear predictor adds `offset`, a number given with each example, not learned.
+
+    With the purchase process's log-odds as the offset, a model starts as that process's prediction
+    and its weights learn only what the process misses.
+    """
+
+    offset = 0.0
+
+    def _raw_dot_one(self, x: dict) -> float:
+        return super()._raw_dot_one(x) + self.offset
+
+
+class OffsetLogisticRegression(_Offset, linear_model.LogisticRegression):
+    pass
+
+
+class OffsetLinearRegression(_Offset, linear_model.LinearRegression):
+    pass
+
+
+# The name an explanation gives the offset's share of the logit.
+OFFSET = "purchase_process"
+
+
 @dataclass(frozen=True)
 class Explanation:
     """How each feature moved the score, in log-odds.
@@ -74,12 +99,15 @@ class LinearClassifier:
     """
 
     def __init__(self, name: str, learning_rate: float = 0.01, l2: float = 0.0, ignore: tuple[str, ...] = (),
-                 process=None, horizon_days: float = 30.0) -> None:
+                 process=None, horizon_days: float = 30.0, offset: str | None = None, offset_sign: float = 1.0) -> None:
         self.name = name
         # A `models.btyd.PurchaseProcess` shared with other models: its features over `horizon_days`
         # (probability alive, of no purchase in the horizon, ...) are added to every input.
         self.process = process
         self.horizon_days = horizon_days
+        # One of those features (times `offset_sign`) as the logit's starting point (`_Offset`).
+        self.offset = offset
+        self.offset_sign = offset_sign
         self.learning_rate = learning_rate
         self.l2 = l2
         self.ignore = tuple(ignore)
@@ -89,10 +117,13 @@ class LinearClassifier:
             # Scaled values bounded to +-5: early on the scaler's variances are tiny, and one
             # new customer's value many deviations out must not decide their score alone.
             compose.FuncTransformer(clip_scaled),
-            linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2),
+            OffsetLogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2),
         )
         self.n_learned = 0
         self._params: tuple | None = None
+
+    def _offset(self, x: dict[str, float]) -> float:
+        return self.offset_sign * x.get(self.offset, 0.0) if self.offset is not None else 0.0
 
     def _parameters(self) -> tuple:
         """(terms, intercept) as the pipeline holds them after its last `learn_one`.
@@ -105,7 +136,7 @@ class LinearClassifier:
         """
         if self._params is None:
             scaler = self.pipeline["StandardScaler"]
-            regression = self.pipeline["LogisticRegression"]
+            regression = self.pipeline["OffsetLogisticRegression"]
             weights = regression.weights
             terms = {name: (scaler.means[name], variance**0.5, weights.get(name, 0.0))
                      for name, variance in scaler.vars.items() if variance}
@@ -124,6 +155,7 @@ class LinearClassifier:
         terms, logit = self._parameters()
         if self.process is not None:
             x = self.process.augment(x, self.horizon_days)
+            logit += self._offset(x)
         for name, value in x.items():  # `_terms`, inlined: this is the hot path
             term = terms.get(name)
             if term is not None:
@@ -132,8 +164,13 @@ class LinearClassifier:
         return float(sigmoid(logit))
 
     def learn_one(self, x: dict[str, float], y: bool) -> None:
-        self.pipeline.learn_one(self.process.augment(x, self.horizon_days) if self.process is not None else dict(x),
-                                bool(y))
+        x = self.process.augment(x, self.horizon_days) if self.process is not None else dict(x)
+        regression = self.pipeline["OffsetLogisticRegression"]
+        regression.offset = self._offset(x)
+        try:
+            self.pipeline.learn_one(x, bool(y))
+        finally:
+            regression.offset = 0.0
         self._params = None
         self.n_learned += 1
 
@@ -142,6 +179,8 @@ class LinearClassifier:
         if self.process is not None:
             features = self.process.augment(features, self.horizon_days)
         contributions = dict(self._terms(features))
+        if self.offset is not None:
+            contributions[OFFSET] = self._offset(features)
         logit = intercept
         for contribution in contributions.values():  # summed as `predict_one` sums them
             logit += contribution

@@ -33,13 +33,18 @@ class BinnedAUC:
         else:
             self.negatives[b] += 1
 
-    def get(self) -> float:
+    def get(self) -> float | None:
+        """None until both classes were seen: one class ranks nothing (it is not 0)."""
         wins, below = 0.0, 0
         for pos, neg in zip(self.positives, self.negatives):
             wins += pos * (below + 0.5 * neg)
             below += neg
         pairs = sum(self.positives) * below
-        return wins / pairs if pairs else 0.0
+        return wins / pairs if pairs else None
+
+
+def _rounded(value) -> float | None:
+    return None if value is None else round(float(value), 6) + 0.0
 
 
 class Quality:
@@ -57,7 +62,11 @@ class Quality:
     >>> q.update(True, 0.1)
     >>> r = q.report()
     >>> r["roc_auc"] < 1.0, r["vs_baseline"], r["samples"]
-    (True, {'model_roc_auc': 1.0, 'baseline_roc_auc': 0.0, 'samples': 4}, 5)
+    (True, {'model_roc_auc': 1.0, 'baseline_roc_auc': 0.0, 'samples': 4, 'beats_baseline': True}, 5)
+    >>> one_class = Quality("classifier")
+    >>> one_class.update(True, 0.8, baseline=0.5)
+    >>> one_class.report()["roc_auc"], one_class.report()["vs_baseline"]["beats_baseline"]
+    (None, None)
     """
 
     def __init__(self, kind: Literal["classifier", "regressor"]) -> None:
@@ -102,13 +111,16 @@ class Quality:
         return self.last_drift_at is not None and self.samples - self.last_drift_at < 500
 
     def report(self) -> dict:
-        out = {name: round(float(metric.get()), 6) for name, metric in self.metrics.items()}
+        out = {name: _rounded(metric.get()) for name, metric in self.metrics.items()}
         if self.kind == "regressor" and self.samples:
             out["vs_baseline"] = {"model_mae": out["mae"], "running_mean_mae": round(float(self.mean_mae.get()), 6)}
         if self.baseline_seen:
+            model, heuristic = _rounded(self.paired.get()), _rounded(self.baseline.get())
             out["vs_baseline"] = {
-                "model_roc_auc": round(float(self.paired.get()), 6) + 0.0,
-                "baseline_roc_auc": round(float(self.baseline.get()), 6) + 0.0,
+                "model_roc_auc": model,
+                "baseline_roc_auc": heuristic,
                 "samples": self.baseline_seen,
+                # The flag an operator reads: None until both classes were seen.
+                "beats_baseline": None if model is None or heuristic is None else model > heuristic,
             }
         return {**out, "samples": self.samples, "drift": self.drifting, "drifts": self.drifts}

@@ -35,13 +35,17 @@ class ModelSuite:
         # The purchase process (BG/NBD and Gamma-Gamma priors, learned online) that churn, propensity
         # and lifetime value read, each over its own horizon; the engine shows it customers (`observe`).
         self.process = PurchaseProcess()
-        self.churn = ChurnModel(ignore=treatment_features, process=self.process, horizon_days=churn_window_days)
+        # Churn and propensity start from the process's own answer (its log-odds are their offset) and learn
+        # what it misses; lifetime value likewise from its expected spend.
+        self.churn = ChurnModel(ignore=treatment_features, process=self.process, horizon_days=churn_window_days,
+                                offset="logit_none_in_horizon")
         self.learners: dict = {
             name: LinearClassifier(name, ignore=treatment_features if name in OUTCOME_MODELS else ())
             for name in CLASSIFIERS if name not in ("churn", "propensity")
         }
         self.learners["propensity"] = LinearClassifier("propensity", ignore=treatment_features, process=self.process,
-                                                       horizon_days=propensity_days)
+                                                       horizon_days=propensity_days, offset="logit_none_in_horizon",
+                                                       offset_sign=-1.0)
         self.learners["churn"] = self.churn
         self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days, ignore=treatment_features,
                                                              process=self.process)

@@ -44,19 +44,25 @@ class ProgressBar:
         self.close()
 
 
+def _figure(value) -> str:
+    return "- (one class)" if value is None else f"{value:.4f}"
+
+
 def render_report(report: dict[str, dict]) -> str:
     """One line per model: its prequential metrics, samples, pending labels and drift flag."""
     lines = [f"{'model':<18} {'metric':<34} {'vs heuristic (model / heuristic)':<34} {'samples':>8} {'pending':>8}  drift"]
     for name, r in report.items():
         metric = next(
-            (f"{k} {r[k]:.4f}" for k in ("roc_auc", "mae", "redemption_rate") if k in r),
+            (f"{k} {_figure(r[k])}" for k in ("roc_auc", "mae", "redemption_rate") if k in r),
             next((f"{k} {v:.4f}" for k, v in r.items() if k.startswith("hit_rate")), "-"),
         )
         if "log_loss" in r:
             metric += f", log_loss {r['log_loss']:.4f}"
         versus = r.get("vs_baseline") or {}
-        pair = [v for k, v in versus.items() if k != "samples"]
-        versus_text = " / ".join(f"{v:.4f}" for v in pair) if pair else "-"
+        pair = [v for k, v in versus.items() if k not in ("samples", "beats_baseline")]
+        versus_text = " / ".join(_figure(v) for v in pair) if pair else "-"
+        if versus.get("beats_baseline") is not None:
+            versus_text += " (beats it)" if versus["beats_baseline"] else " (LOSES)"
         lines.append(
             f"{name:<18} {metric:<34} {versus_text:<34} {r.get('samples', 0):>8} {r.get('pending_labels', 0):>8}  "
             f"{'DRIFT' if r.get('drift') else 'ok'}"

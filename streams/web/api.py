@@ -149,19 +149,28 @@ async def offer_details(self, request, campaign_id):
 
 
 @app.page(f"{BASE}/customers/{{customer_id}}/scores/")
+@app.table_route(table=customers, match_info="customer_id")
 async def customer_scores(self, request, customer_id):
-    """Every model's answer as of the watermark, from this worker's table when it holds the customer,
-    else the last scores the owning worker wrote to Redis."""
+    """Every model's answer as of the watermark, from the customer's state on the worker that owns them.
+
+    Any worker answers: the request is forwarded to the owner of the customer's partition (Faust's
+    table routing, by the same murmur2 partitioner as the topics). `?source=served` reads the copy
+    the owner last wrote to Redis instead, with its `as_of` and whether it is `stale` (older than
+    the watermark)."""
     if denied := _unauthorized(self, request, write=False):
         return denied
-    stored = customers.get(customer_id)
+    stored = customers.get(customer_id) if request.query.get("source") != "served" else None
     if stored:
         profile = engine.profile(statecodec.decode(stored))
-        return self.json({"source": "table", **profile.model_dump(mode="json")})
+        return self.json({"source": "table", "answered_by": str(app.conf.canonical_url),
+                          **profile.model_dump(mode="json")})
     try:
         served = await scores.get_scores(customer_id)
     except Exception as error:  # noqa: BLE001 - say so rather than fail
         return _error(self, 503, f"the customer is not on this worker and Redis did not answer: {error}")
     if not served:
         return _error(self, 404, f"no customer {customer_id!r}")
-    return self.json({"source": "redis", "customer_id": customer_id, "scores": served})
+    as_of, watermark = served.get("as_of"), engine.as_of()
+    return self.json({"source": "redis", "customer_id": customer_id, "scores": served, "as_of": as_of,
+                      "watermark": watermark, "stale": as_of is None or as_of < watermark,
+                      "answered_by": str(app.conf.canonical_url)})

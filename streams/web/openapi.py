@@ -57,8 +57,11 @@ def document() -> dict:
         "offer": {"type": "object"}, "offer_config": {"type": "object"}}}
     components["Scores"] = {"type": "object", "required": ["source", "customer_id"], "properties": {
         "source": {"enum": ["table", "redis"]}, "customer_id": {"type": "string"},
-        "scores": {"type": "object", "additionalProperties": {"type": "string"}}},
-        "description": "From the table: a CustomerScores record plus `source`; from Redis: the flat served scores."}
+        "scores": {"type": "object", "additionalProperties": {"type": "string"}},
+        "answered_by": {"type": "string"}, "as_of": {"type": ["string", "null"]}, "watermark": {"type": "string"},
+        "stale": {"type": "boolean"}},
+        "description": "From the owner's table (any worker forwards to it): a CustomerScores record plus `source` and "
+                       "`answered_by`; with `?source=served`, the flat copy in Redis with its `as_of` and `stale`."}
     write = {"security": [{"bearer": []}]}
     campaign_body = {"required": True, "content": {"application/json": {"schema": _ref("Campaign")}}}
     return {
@@ -93,7 +96,10 @@ def document() -> dict:
                     "404": NOT_FOUND}},
             },
             f"{BASE}/customers/{{customer_id}}/scores/": {
-                "parameters": [_path_param("customer_id")],
+                "parameters": [_path_param("customer_id"), {
+                    "name": "source", "in": "query", "required": False,
+                    "schema": {"enum": ["table", "served"]},
+                    "description": "served: the copy in Redis (with as_of and stale) instead of the owner's state"}],
                 "get": {"summary": "Every model's answer for the customer, as of now", "responses": {
                     "200": _json(_ref("Scores"), "the scores"), "401": UNAUTHORIZED, "404": NOT_FOUND,
                     "503": ERROR}},

@@ -64,7 +64,7 @@ def test_create_a_campaign_publish_purchases_and_read_everything_back(settings, 
     assert (offer.campaign_id, offer.customer_id, record.key()) == ("api-coffee", "api-cust", b"api-coffee")
 
     status, scores = call(worker, "GET", "/customers/api-cust/scores/")
-    assert status == 200 and scores.pop("source") == "table"
+    assert status == 200 and scores.pop("source") == "table" and scores.pop("answered_by").startswith("http")
     record = CustomerScores.model_validate(scores)
     assert record.customer_id == "api-cust"
     assert [d.assignment_id for d in record.last_decisions] == [offer.assignment_id]
@@ -112,3 +112,42 @@ def test_the_api_keeps_its_openapi_contract(api_worker):
             case.call_and_validate(headers=TOKEN, checks=checks)
 
         exercise()
+
+
+def test_any_worker_answers_for_any_customer_as_of_now_and_the_served_copy_says_its_age(settings, start_worker):
+    first, second = start_worker(), start_worker()
+    purchases = settings.topic("purchases")
+
+    def owned(worker):
+        return {p for p in worker.health()["assigned_partitions"] if p.startswith(purchases + ":")}
+
+    first.wait_for(lambda h: h["ready"] and owned(first) and owned(second) and not owned(first) & owned(second),
+                   what="the partitions shared by two workers")
+    pos = EventPublisher(settings)
+    customers = [f"own-{i:02d}" for i in range(12)]
+    for i, customer in enumerate(customers):
+        pos.purchase(event_id=f"own-{i}", customer_id=customer, store_id="s-1",
+                     occurred_at=f"2026-03-{2 + i:02d}T10:00:00Z", total=15.0)
+    assert pos.flush() == 0
+
+    def processed(worker) -> int:
+        return worker.health()["counters"]["processed"].get(purchases, 0)
+
+    first.wait_for(lambda h: processed(first) + processed(second) == len(customers), timeout=120, what="all purchases")
+    owners = set()
+    for customer in customers:
+        answers = [call(worker, "GET", f"/customers/{customer}/scores/") for worker in (first, second)]
+        assert [status for status, _ in answers] == [200, 200], answers
+        (_, one), (_, other) = answers
+        # Both answers come from the one worker that owns the customer's partition.
+        assert one["answered_by"] == other["answered_by"] and one["source"] == other["source"]
+        owners.add(one["answered_by"])
+    assert len(owners) == 2, "the customers are spread over both workers, so some answers were forwarded"
+
+    # The served copy in Redis carries its own as_of; a reader sees whether it lags the watermark.
+    first.wait_for(lambda h: call(first, "GET", f"/customers/{customers[0]}/scores/?source=served")[0] == 200,
+                   what="the served copy in Redis")
+    status, served = call(first, "GET", f"/customers/{customers[0]}/scores/?source=served")
+    assert status == 200 and served["source"] == "redis" and served["as_of"] == served["scores"]["as_of"]
+    assert served["stale"] == (served["as_of"] < served["watermark"])
+    assert served["stale"], "the first customer's copy dates from their purchase; later purchases moved the watermark"

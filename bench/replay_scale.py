@@ -1,0 +1,69 @@
+"""Replay rate against the number of customers, at the same purchases per customer (no Kafka, no Redis).
+
+Histories come from `sim.btyd` (BG/NBD and Gamma-Gamma at CDNOW's parameters, 546 days): most
+customers go silent, which is what made reviews the cliff. Each size is replayed through the core
+the worker runs (`core.replay.Replay`, as `loyalty backtest` does) and reports records/s, customer
+visits by the sweep, and the time per record.
+
+    python bench/replay_scale.py [--customers 10000,50000,200000] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import EngineConfig, LoyaltyEngine, load_catalog  # noqa: E402
+from core.replay import Replay  # noqa: E402
+from schemas import encode  # noqa: E402
+from sim import backtest as bt  # noqa: E402
+from sim.btyd import generate  # noqa: E402
+
+
+def measure(customers: int, seed: int = 1) -> dict:
+    _, history = generate(customers=customers, seed=seed)
+    events = bt.purchase_events(history)
+    engine = LoyaltyEngine(load_catalog(), config=EngineConfig())
+    run = Replay(engine, partitions=4)
+    visits = 0
+    on_watermark = engine.on_watermark
+
+    def counted(state):
+        nonlocal visits
+        visits += 1
+        return on_watermark(state)
+
+    engine.on_watermark = counted
+    records = [("purchases", e.customer_id.encode(), encode(e)) for e in events]
+    started = time.perf_counter()
+    run.run(records)
+    run.finish()
+    seconds = time.perf_counter() - started
+    return {"customers": customers, "records": len(records), "seconds": round(seconds, 1),
+            "records_per_s": round(len(records) / seconds), "us_per_record": round(seconds / len(records) * 1e6),
+            "sweep_visits": visits, "dead_lettered": run.counts.dead_lettered}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", default="10000,50000,200000")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    rows = []
+    for n in (int(c) for c in args.customers.split(",")):
+        row = measure(n)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
