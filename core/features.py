@@ -22,9 +22,7 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
     outcomes = state.offer_outcomes
     responded = outcomes.get("accepted", 0) + outcomes.get("redeemed", 0)
     issues = sum(n for k, n in state.payment_counts.items() if k in ("payment_failed", "payment_late", "purchase_failed"))
-    # States written before days were counted: each purchase a day, the first one's spend the average.
-    days = state.purchase_days or state.purchase_count
-    first_day_spend = state.first_day_spend if state.purchase_days else state.avg_basket
+    repeat_days, _, mean_repeat_spend = process_counts(state)
     since_engagement = (now - state.last_engagement_at) / DAY if state.last_engagement_at is not None else 365.0
     return {
         "days_since_purchase": round(max(0.0, now - last) / DAY, 4),
@@ -45,8 +43,8 @@ def customer_features(state: CustomerState, now: float) -> dict[str, float]:
         "offer_response_rate": round((responded + 1) / (state.offers_received + 2), 6),
         "categories": float(len(state.category_spend)),
         # BG/NBD's and Gamma-Gamma's counts (`models.btyd`): repeat purchase days, mean spend of those days
-        "repeat_days": float(max(0, days - 1)),
-        "mean_repeat_spend": round((state.total_spend - first_day_spend) / (days - 1), 4) if days > 1 else 0.0,
+        "repeat_days": float(repeat_days),
+        "mean_repeat_spend": round(mean_repeat_spend, 4),
     }
 
 
@@ -58,6 +56,7 @@ def process_counts(state: CustomerState) -> tuple[float, float, float]:
     >>> process_counts(s)
     (1, 10.0, 60.0)
     """
+    # States written before days were counted: each purchase a day, the first one's spend the average.
     days = state.purchase_days or state.purchase_count
     first_day_spend = state.first_day_spend if state.purchase_days else state.avg_basket
     x = max(0, days - 1)
