@@ -47,7 +47,11 @@ def by_label(samples: dict, name: str, label: str) -> dict:
 def test_metrics_match_the_counters_of_the_records_handled(settings, start_worker):
     worker = start_worker(env=NO_TICKS)
     publisher = EventPublisher(settings)
-    events = [purchase(f"cust-{i % 4}", day=i * 0.5, n=i, total=20.0 + i) for i in range(8)]
+    # Labels are taught at their deadline, so the customers come back after it: cust-0 churns (silent
+    # 40 days) and does not buy within the propensity window, cust-1 does both; the value horizon passes.
+    visits = [("cust-0", 0), ("cust-1", 0), ("cust-2", 0.5), ("cust-3", 1), ("cust-1", 10), ("cust-0", 40),
+              ("cust-1", 41), ("cust-0", 100), ("cust-1", 100)]
+    events = [purchase(c, day=day, n=i, total=20.0 + i) for i, (c, day) in enumerate(visits)]
     for event in events:
         publisher.publish(event)
     publisher.publish_raw(settings.topic("purchases"), b"cust-0", b"{not json")  # one for the dead letters
