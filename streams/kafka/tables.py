@@ -34,6 +34,11 @@ customers = app.Table(
     partitions=settings.partitions,
     help="Per-customer purchase, engagement, payment, label and offer state.",
 )
+# Keys as plain bytes, as on every customer-keyed topic: with Faust's JSON keys (`"c-1"`, quoted)
+# its table routing hashed another key than the topics' partitioner did, so the API forwarded a
+# customer to a worker that did not hold them. Same key bytes, same murmur2 partition, same owner.
+customers.key_serializer = "raw"
+customers.changelog_topic = customers.changelog_topic.derive(key_serializer="raw")
 
 
 class BatchStates:

@@ -141,6 +141,7 @@ def test_any_worker_answers_for_any_customer_as_of_now_and_the_served_copy_says_
         (_, one), (_, other) = answers
         # Both answers come from the one worker that owns the customer's partition.
         assert one["answered_by"] == other["answered_by"] and one["source"] == other["source"]
+        assert one["source"] == "table", f"the owner reads its own state, as of the watermark: {one}"
         owners.add(one["answered_by"])
     assert len(owners) == 2, "the customers are spread over both workers, so some answers were forwarded"
 

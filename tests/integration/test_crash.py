@@ -103,7 +103,7 @@ def _latest_states(settings) -> dict:
                 assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
                 at_end.add(message.partition())
                 continue
-            latest[message.key().decode().strip('"')] = message.value()  # JSON-encoded string keys
+            latest[message.key().decode()] = message.value()  # keys are the customer ids, as on the topics
     finally:
         consumer.close()
     return {key: statecodec.decode(value) for key, value in latest.items() if value}
