@@ -13,6 +13,13 @@ from models.linear import clip_scaled
 
 # Predictions are capped at about 1.6 million: no loyalty customer spends more in a horizon.
 MAX_LOG_SPEND = 14.3
+# Pseudo-examples that hold the purchase process's calibration factor near 1 while few horizons have closed.
+PRIOR_EXAMPLES = 100.0
+
+
+def _expected(augmented: dict[str, float]) -> float:
+    """The purchase process's expected spend over the horizon, from its features (`PurchaseProcess.augment`)."""
+    return max(0.0, math.expm1(augmented["log_expected_spend"]))
 
 
 class LifetimeValueModel:
@@ -43,10 +50,10 @@ class LifetimeValueModel:
     """
 
     # Defaults for models restored from snapshots taken before these existed.
-    process_examples, process_seen, process_predicted, prior_examples = 0, 0.0, 0.0, 100.0
+    process_examples, process_seen, process_predicted, prior_examples = 0, 0.0, 0.0, PRIOR_EXAMPLES
 
     def __init__(self, horizon_days: float = 90.0, learning_rate: float = 0.01, ignore: tuple[str, ...] = (),
-                 process=None, prior_examples: float = 100.0) -> None:
+                 process=None, prior_examples: float = PRIOR_EXAMPLES) -> None:
         self.name = "lifetime_value"
         self.process = process
         self.horizon_days = horizon_days
@@ -73,16 +80,16 @@ class LifetimeValueModel:
 
     def predict_one(self, x: dict[str, float]) -> float:
         """Spend over the next `horizon_days`."""
-        expected = self._expected(x)
-        if expected is not None:
-            return expected * self.process_scale
+        augmented = self._augmented(x)
+        if augmented is not None:
+            return _expected(augmented) * self.process_scale
         return self._spend(x) * self.scale
 
-    def _expected(self, x: dict[str, float]) -> float | None:
-        """The purchase process's expected spend over the horizon (None: no process, or no counts in `x`)."""
+    def _augmented(self, x: dict[str, float]) -> dict[str, float] | None:
+        """`x` with the purchase process's features over the horizon (None: no process, or no counts in `x`)."""
         if self.process is None or "repeat_days" not in x:
             return None
-        return max(0.0, math.expm1(self.process.augment(x, self.horizon_days)["log_expected_spend"]))
+        return self.process.augment(x, self.horizon_days)
 
     @property
     def process_scale(self) -> float:
@@ -105,12 +112,12 @@ class LifetimeValueModel:
 
     def learn_one(self, x: dict[str, float], y: float) -> None:
         """`y` is the spend seen over the horizon."""
-        expected = self._expected(x)
-        if expected is not None:
+        augmented = self._augmented(x)
+        if augmented is not None:
             self.process_examples += 1
             self.process_seen += max(0.0, y)
-            self.process_predicted += expected
-            x = self.process.augment(x, self.horizon_days)
+            self.process_predicted += _expected(augmented)
+            x = augmented
         self.spend_seen += max(0.0, y)
         self.spend_predicted += self._spend(x)
         self.pipeline.learn_one(x, math.log1p(max(0.0, y)))
