@@ -2,8 +2,10 @@
 
 One agent takes the three customer topics and the ticks together, in batches, and
 hands each record to `core.processing.Processor` exactly as replay does: process it,
-then sweep the labels that fell due in its partition (a tick only sweeps). One agent,
-not one per topic, so no two coroutines ever hold the same customer's state at once.
+then sweep the labels that fell due in its partition by that partition's own latest
+event time (a tick only sweeps, and lets a partition read to its end catch up with
+the others' watermark). One agent, not one per topic, so no two coroutines ever hold
+the same customer's state at once.
 
 Per batch, not per record: each changed customer's state is written to the table once
 (`BatchStates`), the served scores go to Redis in one call (a Lua script), offer decisions
@@ -33,6 +35,7 @@ log = logging.getLogger("loyalty.agents")
 SWEEP_CHUNK = 1000
 # Which core step a record of each input topic takes ("ticks" only sweeps its partition).
 KIND_OF = {settings.topic(name): name for name in (*CUSTOMER_EVENTS, "ticks")}
+CUSTOMER_TOPICS = [settings.topic(name) for name in CUSTOMER_EVENTS]
 
 inputs = app.topic(
     *KIND_OF, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
@@ -72,7 +75,7 @@ async def handle_batch(batch) -> None:
             else:
                 counters.processed[message.topic] += 1
                 results.append(result)
-        await _sweep(message.partition, results, served)
+        await _sweep(message.partition, results, served, caught_up=kind == "ticks" and _read_to_end(message.partition))
         if not processor.holding:
             _emit_all(results, served)
         if states.full:  # a state is written only after the outputs of the records it holds
@@ -91,10 +94,26 @@ async def handle_batch(batch) -> None:
             counters.mark_handled(topic)
 
 
-async def _sweep(partition: int, results: list[Result], served: dict[str, dict]) -> None:
+def _read_to_end(partition: int) -> bool:
+    """Has this worker processed `partition` of every customer topic up to the end it last saw?
+
+    Then a tick lets the partition's watermark catch up with the latest event time of all
+    the worker's partitions (`Processor.sweep`): its silent customers' labels resolve. While
+    records of it wait, its own latest event time rules, so none resolves before its time.
+    """
+    def highwater(tp):
+        try:
+            return app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - revoked meanwhile, or no client yet: not known
+            return None
+
+    return in_order.read_to_end(partition, CUSTOMER_TOPICS, highwater)
+
+
+async def _sweep(partition: int, results: list[Result], served: dict[str, dict], caught_up: bool = False) -> None:
     """Sweep in chunks: when the watermark jumps, a partition can have thousands of customers due."""
     while True:
-        result = await processor.sweep(partition, limit=SWEEP_CHUNK)
+        result = await processor.sweep(partition, limit=SWEEP_CHUNK, caught_up=caught_up)
         results.append(result)
         if not result.more:
             return

@@ -33,10 +33,9 @@ changelog topic Quix made for its group.
 
 Order: Quix aligns the three topics by timestamp within a partition number only. Over
 a backlog its buffered consumer drains one partition's buffer (up to
-`max_partition_buffer_size` records) before the next, so the engine's single watermark
-(the latest event time of ANY partition) runs ahead of the other partitions' records
-and their labels resolve early. The per-record work is the live agent's; the learning
-it leads to is only as good as that order.
+`max_partition_buffer_size` records) before the next. Labels resolve by each
+partition's own watermark, so none resolves early, but the models learn in that order.
+Partitions without records do not catch up here (no ticks).
 
     bench/setup-quix
     PYTHONPATH=.:bench bench/.venv-quix/bin/python bench/peer_quix.py \\

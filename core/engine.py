@@ -85,6 +85,13 @@ class LoyaltyEngine:
     The engine owns its models and the watermark (the latest event time seen) and
     mutates them; customer state goes in and comes out as values, so the caller
     decides where state lives. Same events in the same order give the same outputs.
+
+    Labels resolve, and silent customers are reviewed, by the watermark of the
+    customer's partition (`mark`: the latest event time of the partition the driver
+    set as `lane`), not by the latest of all. A worker reading a backlog takes its
+    partitions unevenly, and a customer whose next purchase still waits in a slower
+    partition must not be called churned meanwhile. A partition with nothing left to
+    read catches up with the rest through `advance`. One partition: the two are one.
     """
 
     def __init__(
@@ -104,8 +111,19 @@ class LoyaltyEngine:
             ltv_horizon_days=config.ltv_horizon_days, treatment_features=TREATMENT_FEATURES,
             churn_window_days=config.churn_window_days, propensity_days=config.propensity_days)
         self.watermark = 0.0
+        self.marks: dict[int, float] = {}  # partition -> its latest event time
+        self.lane = 0  # the partition of the customer being processed
         self.policy = policy
         self.time_gate = TimeGate.from_config(config)
+
+    @property
+    def mark(self) -> float:
+        """The watermark of the partition being processed (`lane`)."""
+        return self.marks.get(self.lane, 0.0)
+
+    def advance(self, partition: int) -> None:
+        """A partition with nothing left to read: its watermark catches up with the latest of all."""
+        self.marks[partition] = max(self.marks.get(partition, 0.0), self.watermark)
 
     @property
     def churn(self):
@@ -192,18 +210,19 @@ class LoyaltyEngine:
         return Outcome(state, examples=tuple(examples))
 
     def on_watermark(self, state: CustomerState) -> Outcome:
-        """The sweep: resolve labels the watermark has passed, and review a silent customer when due.
+        """The sweep: resolve labels the partition's watermark has passed, and review a silent customer when due.
 
         A review re-scores the customer as of the watermark and lets the campaigns that
         run on the sweep decide: the customers a win-back campaign wants send no events.
         """
-        state = self._milestones(state, self.watermark)
-        state, examples = labels.on_watermark(state, self.watermark)
+        mark = self.mark
+        state = self._milestones(state, mark)
+        state, examples = labels.on_watermark(state, mark)
         self.models.learn(examples)
         review = state.next_review_at
-        if review is None or review > self.watermark or state.last_purchase_at is None:
+        if review is None or review > mark or state.last_purchase_at is None:
             return Outcome(state, examples=tuple(examples))
-        cfg, now = self.config, self.watermark
+        cfg, now = self.config, mark
         silent_days = (now - state.last_purchase_at) / DAY
         gap = max(cfg.review_every_days, silent_days * cfg.review_growth)
         next_review = now + gap * DAY if silent_days + gap <= cfg.review_until_days else None
@@ -246,8 +265,9 @@ class LoyaltyEngine:
         with reco.customer(state.customer_id, state.reco):
             return reco.predict_one({"customer_id": state.customer_id})
 
-    def as_of(self) -> str:
-        return datetime.fromtimestamp(self.watermark, tz=timezone.utc).isoformat()
+    def as_of(self, ts: float | None = None) -> str:
+        """`ts` (default: the watermark) as an ISO time."""
+        return datetime.fromtimestamp(self.watermark if ts is None else ts, tz=timezone.utc).isoformat()
 
     def profile(self, state: CustomerState, now: float | None = None) -> CustomerScores:
         """Every model's answer for this customer as of `now` (default: the watermark)."""
@@ -282,8 +302,9 @@ class LoyaltyEngine:
         state = state if state is not None else CustomerState(event.customer_id)
         now = event.ts
         self.watermark = max(self.watermark, now)
+        self.marks[self.lane] = mark = max(self.mark, now)
         state = self._milestones(state, now)
-        state, examples = labels.on_watermark(state, self.watermark)
+        state, examples = labels.on_watermark(state, mark)
         return state, now, list(examples)
 
     def _learned(self, outcome: Outcome, examples: list[LabeledExample]) -> Outcome:

@@ -165,6 +165,7 @@ class Processor:
                 "payments": self.engine.on_payment}[kind]
         if event.customer_id in self._customers:
             await self.settle()
+        self.engine.lane = self.partition(event.customer_id)
         try:
             state = self.load(event.customer_id)
             # A record the state holds already is done, whatever the checks below would say now.
@@ -182,17 +183,25 @@ class Processor:
         await self._decide(outcome, result, event.occurred_at.isoformat(), None if offset is None else (kind, offset))
         return result
 
-    async def sweep(self, partition: int, limit: int | None = None) -> Result:
-        """Labels the watermark has passed, and reviews of silent customers, in `partition`.
+    async def sweep(self, partition: int, limit: int | None = None, caught_up: bool = False) -> Result:
+        """Labels the partition's watermark has passed, and reviews of silent customers, in `partition`.
+
+        `caught_up`: the driver knows the partition has nothing left to read, so its
+        watermark first catches up with the latest event time of all (`LoyaltyEngine.advance`).
+        Otherwise it stays at the partition's own latest event time.
 
         With `limit`, at most that many customers; `result.more` says to call again. Calling
         again until it is false does exactly what one call without a limit does: customers
         swept push only deadlines past the watermark, which this sweep does not reach.
         """
         result = Result()
-        if self._earliest.get(partition, math.inf) <= self.engine.watermark:
+        engine = self.engine
+        engine.lane = partition
+        if caught_up:
+            engine.advance(partition)
+        if self._earliest.get(partition, math.inf) <= engine.mark:
             await self.settle()
-        due = self.due.pop_due(partition, self.engine.watermark, limit)
+        due = self.due.pop_due(partition, engine.mark, limit)
         result.more = limit is not None and len(due) == limit
         for customer_id in due:
             if customer_id in self._customers:
@@ -205,7 +214,7 @@ class Processor:
             # or showed the customer to the purchase process does not: scoring costs more than the visit.
             if outcome.examples or outcome.decision is not None:
                 result.swept += 1
-            await self._decide(outcome, result, self.engine.as_of() if outcome.scores else None)
+            await self._decide(outcome, result, engine.as_of(engine.mark) if outcome.scores else None)
         return result
 
     async def _decide(self, outcome: Outcome, result: Result, as_of: str | None,

@@ -74,8 +74,10 @@ class Replay:
         self._send(result, Source(topic, partition, offset, key, value))
         # The record's partition first, as the live agent does; then the others, as the live
         # worker's ticks do for partitions that get no records (one partition: no difference).
+        # Records come in the order they were consumed, so a partition without this record has
+        # nothing older left to read: its watermark catches up, as a live tick's does.
         for p in (partition, *(q for q in range(self.partitions) if q != partition)):
-            self._send(await self.processor.sweep(p))
+            self._send(await self.processor.sweep(p, caught_up=p != partition))
 
     def _send(self, result: Result, source: Source | None = None) -> None:
         """Send what the live agents send, in the same order (`Result.outputs`); serve the scores."""
@@ -102,7 +104,7 @@ class Replay:
     def finish(self) -> None:
         """Resolve every label the final watermark has passed, in every partition."""
         for partition in range(self.partitions):
-            self._send(self._loop.run_until_complete(self.processor.sweep(partition)))
+            self._send(self._loop.run_until_complete(self.processor.sweep(partition, caught_up=True)))
 
     def final_scores(self) -> Iterable[CustomerScores]:
         """Every customer's scores as of the final watermark, by customer id."""

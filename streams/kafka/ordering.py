@@ -106,6 +106,23 @@ class InOrder:
                 self.progress[tp] = now  # one seek per wait
         return found
 
+    def read_to_end(self, partition: int, topics: Iterable[str], highwater) -> bool:
+        """Is `partition` of every one of `topics` assigned here and processed up to its high watermark?
+
+        `highwater(tp)` is the offset the next record produced to `tp` will get, as the
+        client last saw it (None: not seen yet, which is not the end).
+        """
+        for name in topics:
+            matches = [(tp, offset) for tp, offset in self.expected.items()
+                       if tp.topic == name and tp.partition == partition]
+            if not matches:
+                return False
+            tp, expected = matches[0]
+            end = highwater(tp)
+            if end is None or end < 0 or expected < end:
+                return False
+        return True
+
     def take_seeks(self) -> dict:
         seeks, self.seeks = self.seeks, {}
         return seeks

@@ -19,6 +19,8 @@ async def health(web, request):
             "ready": is_ready,
             "assigned_partitions": assigned,
             "watermark": engine.watermark,
+            # Each partition's own: its labels resolve by it (see docs/guarantees.md).
+            "partition_watermarks": {str(p): mark for p, mark in sorted(engine.marks.items())},
             "customers_indexed": ready["customers"],
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),

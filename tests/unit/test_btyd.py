@@ -62,6 +62,7 @@ def test_reviews_predict_while_earlier_predictions_wait():
     waiting = {}
     for day in range(1, 200):
         engine.watermark = purchase("c", day=day).ts
+        engine.advance(0)
         state = engine.on_watermark(state).state
         waiting[day] = sorted(p.at for k, p in state.pending.items() if k.startswith("churn"))
     # Reviews at growing gaps (14, 21, 32, 48, 72, ... days of silence here, the watermark moving by days);

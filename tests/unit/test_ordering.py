@@ -92,3 +92,16 @@ def test_the_guard_learns_the_starts_at_each_seek_and_caps_commits():
     asyncio.run(consumer.perform_seek())
     assert order.expected == {P0: 30, P1: 0} and not order.pending
     assert consumer._new_offset(P0) == 30 and consumer._new_offset(OTHER) == 99
+
+
+def test_a_partition_is_read_to_end_when_every_topic_of_it_was_processed_up_to_its_high_watermark():
+    order = InOrder(["purchases", "other"])
+    order.reset({P0: 3, OTHER: 0, P1: 0})
+    ends = {P0: 4, OTHER: 0}
+    topics = ["purchases", "other"]
+    assert not order.read_to_end(0, topics, ends.get)  # purchases 0 has offset 3 still to read
+    assert order.is_next_offset(record(3))
+    assert order.read_to_end(0, topics, ends.get)
+    ends[OTHER] = None  # no fetch response yet: not known to be the end
+    assert not order.read_to_end(0, topics, ends.get)
+    assert not order.read_to_end(1, topics, {P1: 0}.get)  # other 1 is not assigned here

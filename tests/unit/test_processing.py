@@ -150,3 +150,38 @@ def test_decisions_held_for_one_call_to_the_limits_give_what_one_by_one_gives(ex
     assert sum(held_calls) == len(alone_calls) > 50
     assert any('"assignment_id"' in o for o in alone)
     assert held == alone and held_states == alone_states
+
+
+def _churn_labels(records, partitions=2):
+    """The churn labels learned, as (predicted at, label), when `records` are processed in this order."""
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    states, learned = {}, []
+    learn = engine.models.learn
+    engine.models.learn = lambda examples: (learned.extend(examples), learn(examples))
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), MemoryLimits(),
+                          partitions=partitions)
+
+    async def run():
+        for event in records:
+            key = event.customer_id.encode()
+            await processor.process("purchases", key, event.model_dump_json().encode())
+            await processor.sweep(partition_of(key, partitions))
+
+    asyncio.run(run())
+    return engine, sorted((e.predicted_at, e.label) for e in learned if e.task == "churn")
+
+
+def test_a_partition_read_behind_the_others_resolves_its_labels_by_its_own_event_time():
+    from tests.unit.factories import purchase
+
+    fast, slow = "cust-1", next(f"cust-{i}" for i in range(2, 50) if partition_of(f"cust-{i}".encode(), 2)
+                                != partition_of(b"cust-1", 2))
+    a = [purchase(fast, day=d, n=i) for i, d in enumerate((0, 40, 100))]
+    b = [purchase(slow, day=d, n=i) for i, d in enumerate((0, 10, 41, 100))]
+    in_time = sorted(a + b, key=lambda e: e.ts)
+    engine, expected = _churn_labels(in_time)
+    # The worker took the fast partition's backlog first: the slow customer's purchases at days
+    # 10 and 41 were still unread when the watermark stood at day 100.
+    _, skewed = _churn_labels(a + b)
+    assert {label for _, label in expected} == {0.0, 1.0} and skewed == expected
+    assert engine.watermark == b[-1].ts and len(engine.marks) == 2
