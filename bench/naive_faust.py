@@ -21,7 +21,7 @@ finish = FinishLine("faust-naive", args.expect, args.timeout)
 source = app.topic(*(f"{args.prefix}{t}" for t in TOPICS), key_type=bytes, value_type=bytes,
                    key_serializer="raw", value_serializer="raw")
 outputs = {name: raw_topic(app, f"{args.prefix}{name}", args.partitions)
-           for name in ("offer-assignments", "decisions", "badge-awards")}
+           for name in ("offer-assignments", "decisions", "badge-awards", "labels")}
 customers = app.Table("customers", default=None, key_type=str, partitions=args.partitions)
 
 

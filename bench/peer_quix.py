@@ -10,7 +10,7 @@ reserved, the customer's state saved (`state.set` under the message key = custom
 in the worker's own encoding, `core.statecodec`), the due index pushed, the served
 scores written, then the record's partition swept.
 Its outputs go out as the live agent sends them (same encoding, keys and headers), to
-`<prefix>quix-offer-assignments`, `-decisions`, `-badge-awards` and `-dead-letters`, so
+`<prefix>quix-offer-assignments`, `-decisions`, `-badge-awards`, `-labels` and `-dead-letters`, so
 they never mix with the worker's. A record counts once its outputs are handed to the
 producer.
 
@@ -74,7 +74,7 @@ args = arguments(__doc__, **{
     "--state-dir": {"default": None,
                     "help": "Quix state dir, kept for inspection (default: a temporary one, removed at the end)"},
 })
-OUTPUTS = ("offer-assignments", "decisions", "badge-awards", "dead-letters")
+OUTPUTS = ("offer-assignments", "decisions", "badge-awards", "labels", "dead-letters")
 STATE_KEY = b"customer"
 DONE = object()  # the last row `step` yields for a record: its outputs are ahead of it
 

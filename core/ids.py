@@ -43,3 +43,14 @@ def badge_award_id(badge_id: str, customer_id: str) -> str:
     False
     """
     return str(uuid.uuid5(_NAMESPACE, f"badge|{badge_id}|{customer_id}"))
+
+
+def example_id(customer_id: str, task: str, predicted_at: float, ref: str | None = None) -> str:
+    """One id per prediction of a task for a customer: a label sent again carries the same id.
+
+    >>> example_id("c-1", "churn", 1.5) == example_id("c-1", "churn", 1.5)
+    True
+    >>> example_id("c-1", "churn", 1.5) == example_id("c-1", "propensity", 1.5)
+    False
+    """
+    return str(uuid.uuid5(_NAMESPACE, f"label|{customer_id}|{task}|{predicted_at!r}|{ref or ''}"))

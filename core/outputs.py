@@ -1,7 +1,7 @@
 """The one output contract: what a driver sends for a record, whether it is live or replay.
 
 A processing result (`core.processing.Result`) yields `Output`s: a base topic name
-(`offer-assignments`, `decisions`, `badge-awards`, `dead-letters`), a key and the record.
+(`offer-assignments`, `decisions`, `badge-awards`, `labels`, `dead-letters`), a key and the record.
 The live agent puts each on its prefixed topic through the outbox; replay hands each to
 its callback. Neither turns results into records on its own, so they cannot drift apart.
 
@@ -16,11 +16,15 @@ where the record came from: the driver says so with a `Source`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from pydantic import BaseModel
 
+from core.ids import example_id
+from core.labels import LabeledExample
 from schemas import DeadLetter
+from schemas.labels import LabeledExampleRecord
 from schemas.deadletter import MAX_KEPT_KEY_BYTES, ErrorKind
 from schemas.headers import headers_for
 
@@ -63,3 +67,23 @@ def dead_letter(source: Source, error: str, kind: ErrorKind = "invalid") -> Outp
                               value=source.value, error=error, kind=kind, record_timestamp=source.timestamp)
     key = source.key[:MAX_KEPT_KEY_BYTES] if source.key is not None else None
     return Output("dead-letters", key, letter, (("source-topic", source.topic), ("error-kind", kind)))
+
+
+def label_record(customer_id: str, example: LabeledExample) -> LabeledExampleRecord:
+    """The `labels` record of a resolved prediction, with its deterministic id."""
+    return LabeledExampleRecord(
+        example_id=example_id(customer_id, example.task, example.predicted_at, example.ref),
+        model=example.task, customer_id=customer_id, features=example.features, label=example.label,
+        prediction=example.prediction, baseline=example.baseline, ref=example.ref,
+        predicted_at=_utc(example.predicted_at), resolved_at=_utc(example.resolved_at),
+    )
+
+
+def example_of(record: LabeledExampleRecord) -> LabeledExample:
+    """The example a `labels` record carries, as `ModelSuite.learn` takes it (the inverse of `label_record`)."""
+    return LabeledExample(record.model, dict(record.features), record.label, record.prediction, record.baseline,
+                          record.predicted_at.timestamp(), record.resolved_at.timestamp(), record.ref)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)

@@ -17,8 +17,9 @@ from typing import Callable, Iterator
 from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
-from core.outputs import Output, Source, dead_letter
+from core.outputs import Output, Source, dead_letter, label_record
 from core.partitioning import partition_of
+from core.labels import LabeledExample
 from core.state import DAY, CustomerState
 from schemas import InvalidEvent, decode
 from schemas.decisions import DecisionTrace
@@ -37,6 +38,7 @@ class Result:
     assignments: list[OfferAssignment] = field(default_factory=list)
     traces: list[DecisionTrace] = field(default_factory=list)
     badges: list[BadgeAward] = field(default_factory=list)
+    examples: list[tuple[str, LabeledExample]] = field(default_factory=list)  # (customer id, example)
     scores: list[tuple[str, dict[str, str | float]]] = field(default_factory=list)
     invalid: str | None = None
     failure: str | None = None
@@ -71,14 +73,19 @@ class Result:
             yield Output("decisions", trace.customer_id.encode(), trace)
         for award in self.badges:
             yield Output("badge-awards", award.customer_id.encode(), award)
+        for customer_id, example in self.examples:
+            yield Output("labels", example.task.encode(), label_record(customer_id, example))
 
-    def add(self, outcome: Outcome, as_of: str) -> None:
+    def add(self, outcome: Outcome, as_of: str | None) -> None:
         self.assignments.extend(outcome.assignments)
         if outcome.trace is not None:
             self.traces.append(outcome.trace)
         self.badges.extend(outcome.badges)
         self.learned += outcome.learned
-        if outcome.scores:
+        if outcome.examples:
+            customer_id = outcome.state.customer_id
+            self.examples.extend((customer_id, example) for example in outcome.examples)
+        if outcome.scores and as_of is not None:
             self.scores.append((outcome.state.customer_id, served_scores(outcome, as_of)))
 
 
@@ -93,7 +100,7 @@ class _Waiting:
 
     result: Result
     outcome: Outcome
-    as_of: str | None  # None: nothing for the result (a sweep that changed nothing worth serving)
+    as_of: str | None  # None: no scores to serve (a sweep that only resolved labels)
     applied: tuple[str, int] | None = None  # (topic, offset) the state records once committed
     request: tuple | None = None  # (candidates, reservation key) when it waits for the limits
 
@@ -263,7 +270,7 @@ class Processor:
             kind, offset = applied
             state = state.evolve(applied={**state.applied, kind: offset})
         self._store(state)
-        if as_of is None:
+        if as_of is None and not outcome.examples:
             return
         if self._queue:  # behind a held decision: its place in the outputs comes later
             self._queue.append(_Waiting(result, outcome, as_of))

@@ -25,6 +25,7 @@ class SnapshotRejected(ValueError):
 class Snapshot:
     models: object
     watermark: float
+    marks: dict | None = None  # partition -> its own watermark (None in snapshots saved before they existed)
 
 
 def key_id(key: bytes) -> bytes:
@@ -32,17 +33,19 @@ def key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"loyalty-snapshot-key|" + key).digest()[:8]
 
 
-def dumps(models: object, watermark: float, key: bytes) -> bytes:
+def dumps(models: object, watermark: float, key: bytes, marks: dict | None = None) -> bytes:
     """
     >>> blob = dumps({"w": 1}, 5.0, b"k1")
     >>> loads(blob, [b"k1"]).watermark
     5.0
+    >>> loads(dumps({}, 5.0, b"k1", {0: 4.0, 3: 5.0}), [b"k1"]).marks
+    {0: 4.0, 3: 5.0}
     >>> loads(blob[:-1] + bytes([blob[-1] ^ 1]), [b"k1"])
     Traceback (most recent call last):
     ...
     models.snapshot.SnapshotRejected: snapshot signature does not match: refused
     """
-    payload = pickle.dumps(Snapshot(models, watermark), protocol=pickle.HIGHEST_PROTOCOL)
+    payload = pickle.dumps(Snapshot(models, watermark, dict(marks or {})), protocol=pickle.HIGHEST_PROTOCOL)
     return MAGIC + key_id(key) + hmac.new(key, payload, hashlib.sha256).digest() + payload
 
 

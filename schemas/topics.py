@@ -15,6 +15,7 @@ from schemas.campaigns import Campaign
 from schemas.deadletter import DeadLetter
 from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
+from schemas.labels import LabeledExampleRecord
 from schemas.offers import BadgeAward, OfferAssignment, OfferSnapshot
 from schemas.scores import CustomerScores
 
@@ -43,6 +44,7 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("offer-assignments", "campaign_id", OfferAssignment, "out", False, "Offers for messaging services."),
     Contract("decisions", "customer_id", DecisionTrace, "out", True, "Why each offer was or was not made."),
     Contract("badge-awards", "customer_id", BadgeAward, "out", True, "Gamification badges earned."),
+    Contract("labels", "model", LabeledExampleRecord, "out", False, "Resolved predictions: the training set."),
     Contract("dead-letters", "source record key", DeadLetter, "out", False, "Records that could not be processed."),
     Contract("offers", "offer_id", OfferSnapshot, "in", False, "The offer catalog.", compacted=True),
     Contract("campaigns", "campaign_id", Campaign, "in", False, "Campaigns linking to offers.", compacted=True),

@@ -16,6 +16,7 @@ class Counters:
     redelivered: Counter = field(default_factory=Counter)  # records the state had applied already (after a crash)
     assignments_out: int = 0
     badges_out: int = 0
+    labels_out: int = 0
     examples_learned: int = 0
     redis_errors: int = 0
     limits_errors: int = 0
@@ -40,6 +41,7 @@ class Counters:
             "redelivered": dict(self.redelivered),
             "assignments_out": self.assignments_out,
             "badges_out": self.badges_out,
+            "labels_out": self.labels_out,
             "examples_learned": self.examples_learned,
             "redis_errors": self.redis_errors,
             "limits_errors": self.limits_errors,

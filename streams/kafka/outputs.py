@@ -41,6 +41,8 @@ class OutputSink:
             counters.assignments_out += 1
         elif output.topic == "badge-awards":
             counters.badges_out += 1
+        elif output.topic == "labels":
+            counters.labels_out += 1
         elif output.topic == "dead-letters":
             letter = output.record
             counters.dead_lettered[letter.source_topic] += 1

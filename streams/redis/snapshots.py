@@ -32,7 +32,7 @@ class ModelSnapshots:
         return self._client
 
     async def save(self, engine: LoyaltyEngine) -> int:
-        blob = snapshot.dumps(engine.models, engine.watermark, self.keys[0])
+        blob = snapshot.dumps(engine.models, engine.watermark, self.keys[0], engine.marks)
         await self.client.set(self.key, blob)
         self.saved_at = time.time()
         return len(blob)
@@ -51,6 +51,10 @@ class ModelSnapshots:
             return False
         engine.models = restored.models
         engine.watermark = max(engine.watermark, restored.watermark)
+        # Each partition's own watermark too: records read again after a crash then sweep as of
+        # where that partition was, as they did before it, not from the start of time.
+        for partition, mark in (getattr(restored, "marks", None) or {}).items():
+            engine.marks[partition] = max(engine.marks.get(partition, 0.0), mark)
         self.status = "restored"
         self.restored_from = restored.watermark
         log.info("models restored from snapshot (watermark %s, %d bytes)", restored.watermark, len(blob))

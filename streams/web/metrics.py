@@ -57,6 +57,7 @@ PER_TOPIC = (
 TOTALS = (
     ("loyalty_assignments_out_total", "Offer assignments sent.", "assignments_out"),
     ("loyalty_badges_out_total", "Badge awards sent.", "badges_out"),
+    ("loyalty_labels_out_total", "Labelled examples sent to the labels topic.", "labels_out"),
     ("loyalty_examples_learned_total", "Labeled examples the models learned from.", "examples_learned"),
     ("loyalty_redis_errors_total", "Failed writes of scores to Redis.", "redis_errors"),
     ("loyalty_limits_errors_total", "Failed contact-limit checks.", "limits_errors"),

@@ -8,7 +8,9 @@ import urllib.request
 
 import pytest
 
+from schemas.labels import LabeledExampleRecord
 from streams.kafka.publisher import EventPublisher
+from tests.integration.conftest import read_topic
 from tests.unit.factories import purchase
 
 pytestmark = pytest.mark.integration
@@ -78,6 +80,7 @@ def test_metrics_match_the_counters_of_the_records_handled(settings, start_worke
     assert by_label(samples, "loyalty_dead_letters_total", "topic") == {purchases: 1} == counters["dead_lettered"]
     for name, key in [
         ("loyalty_assignments_out_total", "assignments_out"), ("loyalty_badges_out_total", "badges_out"),
+        ("loyalty_labels_out_total", "labels_out"),
         ("loyalty_examples_learned_total", "examples_learned"), ("loyalty_redis_errors_total", "redis_errors"),
         ("loyalty_limits_errors_total", "limits_errors"),
     ]:
@@ -101,6 +104,15 @@ def test_metrics_match_the_counters_of_the_records_handled(settings, start_worke
     assert "lifetime_value" in by_label(samples, "loyalty_model_mae", "model")
     assert set(by_label(samples, "loyalty_model_drift", "model").values()) <= {0.0, 1.0}
     assert by_label(samples, "loyalty_model_pending_labels", "model")["churn"] == report["churn"]["pending_labels"]
+
+    # Every example learned went to the labels topic, keyed by its model, once.
+    learned = counters["examples_learned"]
+    assert counters["labels_out"] == learned > 0
+    labels = [LabeledExampleRecord.model_validate_json(r.value()) for r in
+              read_topic(settings, "labels", expect=learned, idle=1.0)]
+    assert len(labels) == len({label.example_id for label in labels}) == learned
+    assert {label.model for label in labels} >= {"churn", "propensity"}
+    assert {label.label for label in labels if label.model == "churn"} == {0.0, 1.0}
 
     # Everything published has been taken: no lag on the purchases partitions that got records.
     assert any(topic == purchases for topic, _ in lag), f"no lag for {purchases}: {lag}"

@@ -1,0 +1,36 @@
+"""Labelled examples (topic `labels`, keyed by model): the training set, as a stream.
+
+When a prediction's label resolves (by an event, or by the watermark passing its
+deadline), the worker sends the example through the same outbox as its other outputs.
+A learner folds a model's examples in offset order; `example_id` is derived from the
+customer, the model, the prediction's time and its reference, so a record processed
+again after a crash sends the same id and a learner can skip the copy.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ModelName = Literal[
+    "churn", "propensity", "engagement", "upsell", "payment_default", "lifetime_value", "campaign_response",
+]
+
+
+class LabeledExampleRecord(BaseModel):
+    """One resolved prediction: the features it used, what it said, and what happened."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    example_id: str
+    model: ModelName
+    customer_id: str
+    features: dict[str, float] = Field(description="the features the prediction used, as it used them")
+    label: float = Field(description="what happened: 0 or 1 for a classifier, the amount for lifetime value")
+    prediction: float = Field(description="what the model said when it predicted")
+    baseline: float | None = Field(default=None, description="the heuristic's answer at the same moment, if any")
+    ref: str | None = Field(default=None, description="the campaign of a campaign-response example")
+    predicted_at: AwareDatetime
+    resolved_at: AwareDatetime = Field(description="the event time at which the label resolved")
