@@ -311,6 +311,34 @@ async def model_check(self, from_snapshot: bool) -> None:
     self.say(f"model-check: all {len(results)} checks passed on customer {state.customer_id}")
 
 
+@app.command(
+    option("--from-beginning", is_flag=True, default=False,
+           help="Fold the whole labels topic into fresh models (the only mode so far)."),
+    option("--models", "model_names", default="", help="Comma-separated models to learn (default: all)."),
+    option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to reach the topic's end."),
+)
+async def learner(self, from_beginning: bool, model_names: str, timeout: float) -> None:
+    """Rebuild the models from the labels topic: each example once, in order; print their report as JSON."""
+    from core.learner import Learner
+    from streams.kafka.labels import fold_labels
+
+    if not from_beginning:
+        raise click.UsageError("only --from-beginning for now: resuming from a published model version "
+                               "needs the models topic (issue 18)")
+    suite = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config()).models
+    names = tuple(n.strip() for n in model_names.split(",") if n.strip())
+    unknown = sorted(set(names) - set(suite.learners))
+    if unknown:
+        raise click.BadParameter(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(suite.learners))}",
+                                 param_hint="--models")
+    learn = Learner(suite, names or None)
+    try:
+        read = await asyncio.to_thread(fold_labels, settings, learn, timeout)
+    except (LookupError, TimeoutError) as error:
+        raise SystemExit(f"learner: {error}") from None
+    print(json.dumps({"records_read": read, **learn.report()}, indent=2))
+
+
 @app.command(option("--json", "as_json", is_flag=True, default=False, help="Print the rows as JSON."))
 async def topics(self, as_json: bool) -> None:
     """Every project topic's partitions, end offsets and the worker group's (LOYALTY_APP_ID) lag."""

@@ -12,6 +12,7 @@ from core import LoyaltyEngine, load_catalog
 from sim.population import generate, topic_of
 from core.replay import Replay
 from schemas import DecisionTrace, OfferAssignment, encode
+from schemas.labels import LabeledExampleRecord
 from streams.kafka.publisher import EventPublisher
 from tests.integration.conftest import read_topic
 
@@ -111,3 +112,32 @@ def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_wo
     assert {k: r.get("samples") for k, r in report.items()} == {
         k: r.get("samples") for k, r in replay.engine.models.report().items()}
     print(f"\nreplay = live: {len(live)} assignments, {len(served)} customers' scores, {sent} events")
+
+
+def test_a_fold_of_the_labels_topic_rebuilds_the_models_that_learn_from_labels_alone(settings, start_worker):
+    """The worker's labels, read back from Kafka by the learner, give its models' parameters."""
+    from core.learner import LABELS_ONLY, Learner
+    from models import snapshot
+    from streams.kafka.labels import fold_labels
+
+    worker = start_worker(env=FAST_SNAPSHOTS)
+    n = publish_population(settings, customers=40, days=120, seed=6)
+    worker.wait_for(handled(n), timeout=120, what=f"{n} events")
+    counters = worker.health()["counters"]
+    worker.stop()  # graceful: the last snapshot holds every example the worker learned
+    blob = redis.Redis.from_url(settings.redis_url).get(f"{settings.app_id}:models:snapshot")
+    theirs = snapshot.loads(blob, settings.snapshot_keys()).models
+
+    ours = LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
+    learner = Learner(ours)
+    read = fold_labels(settings, learner, timeout=60)
+    assert read == counters["labels_out"] == counters["examples_learned"] > 200
+    assert learner.duplicates == 0 and learner.invalid == 0
+    labels = [LabeledExampleRecord.model_validate_json(r.value()) for r in read_topic(settings, "labels", expect=read)]
+    probes = [label.features for label in labels[-60:]]
+    for name in LABELS_ONLY:
+        assert ours.quality[name].samples == theirs.quality[name].samples > 0, name
+        assert [ours[name].predict_one(x) for x in probes] == [theirs[name].predict_one(x) for x in probes], name
+    assert (ours.nbo.redeemed, ours.nbo.missed) == (theirs.nbo.redeemed, theirs.nbo.missed)
+    # Churn learned every example too, but on top of the purchase process, which the labels do not carry.
+    assert ours.quality["churn"].samples == theirs.quality["churn"].samples

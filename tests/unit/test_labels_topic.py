@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from core import LoyaltyEngine, load_catalog
-from core.outputs import example_of
+from core.learner import LABELS_ONLY, Learner
 from core.replay import Replay
 from models.suite import ModelSuite
 from schemas import encode
-from schemas.labels import LabeledExampleRecord
 from sim.population import generate, topic_of
 from tests import schema_consumer
 
-# Models that learn from their labels alone. Churn, propensity and lifetime value also read the
-# purchase process, which learns from every purchase the engine shows it, not from labels.
-LABELS_ONLY = ("engagement", "upsell", "payment_default", "campaign_response")
 
 
 def _replay(customers=60, days=150, seed=5):
@@ -49,13 +45,10 @@ def test_the_same_records_send_the_same_label_ids():
 def test_folding_the_labels_in_order_rebuilds_the_models_that_learn_from_labels_alone():
     engine, _, labels = _replay()
     suite, reference = ModelSuite(), engine.models
-    seen = set()
+    learner = Learner(suite)
     for _, record in labels + labels[:50]:  # a redelivered copy is recognised by its id
-        record = LabeledExampleRecord.model_validate_json(encode(record))  # as a consumer reads it
-        if record.example_id in seen:
-            continue
-        seen.add(record.example_id)
-        suite.learn([example_of(record)])
+        learner.feed(encode(record))  # the bytes a consumer reads
+    assert learner.duplicates == 50 and sum(learner.learned.values()) == len(labels)
     probes = [record.features for _, record in labels[-40:]]
     for name in LABELS_ONLY:
         assert suite.quality[name].samples == reference.quality[name].samples, name
