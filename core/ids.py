@@ -45,12 +45,18 @@ def badge_award_id(badge_id: str, customer_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"badge|{badge_id}|{customer_id}"))
 
 
-def example_id(customer_id: str, task: str, predicted_at: float, ref: str | None = None) -> str:
-    """One id per prediction of a task for a customer: a label sent again carries the same id.
+def example_id(customer_id: str, task: str, predicted_at: float, resolved_at: float, features: dict[str, float],
+               ref: str | None = None) -> str:
+    """One id per resolved prediction: a label sent again carries the same id.
 
-    >>> example_id("c-1", "churn", 1.5) == example_id("c-1", "churn", 1.5)
+    Two predictions of one task can share their time (a purchase and an engagement at the
+    same instant both predict engagement); the features they used differ, since the
+    first event is applied before the second predicts, and so do their ids.
+
+    >>> example_id("c-1", "churn", 1.5, 9.0, {"a": 1.0}) == example_id("c-1", "churn", 1.5, 9.0, {"a": 1.0})
     True
-    >>> example_id("c-1", "churn", 1.5) == example_id("c-1", "propensity", 1.5)
+    >>> example_id("c-1", "churn", 1.5, 9.0, {"a": 1.0}) == example_id("c-1", "churn", 1.5, 9.0, {"a": 2.0})
     False
     """
-    return str(uuid.uuid5(_NAMESPACE, f"label|{customer_id}|{task}|{predicted_at!r}|{ref or ''}"))
+    inputs = ",".join(f"{name}={value!r}" for name, value in sorted(features.items()))
+    return str(uuid.uuid5(_NAMESPACE, f"label|{customer_id}|{task}|{predicted_at!r}|{resolved_at!r}|{ref or ''}|{inputs}"))

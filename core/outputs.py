@@ -72,7 +72,8 @@ def dead_letter(source: Source, error: str, kind: ErrorKind = "invalid") -> Outp
 def label_record(customer_id: str, example: LabeledExample) -> LabeledExampleRecord:
     """The `labels` record of a resolved prediction, with its deterministic id."""
     return LabeledExampleRecord(
-        example_id=example_id(customer_id, example.task, example.predicted_at, example.ref),
+        example_id=example_id(customer_id, example.task, example.predicted_at, example.resolved_at, example.features,
+                              example.ref),
         model=example.task, customer_id=customer_id, features=example.features, label=example.label,
         prediction=example.prediction, baseline=example.baseline, ref=example.ref,
         predicted_at=_utc(example.predicted_at), resolved_at=_utc(example.resolved_at),

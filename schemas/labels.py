@@ -3,8 +3,9 @@
 When a prediction's label resolves (by an event, or by the watermark passing its
 deadline), the worker sends the example through the same outbox as its other outputs.
 A learner folds a model's examples in offset order; `example_id` is derived from the
-customer, the model, the prediction's time and its reference, so a record processed
-again after a crash sends the same id and a learner can skip the copy.
+customer, the model, the prediction's and the resolution's times, the campaign and the
+features (`core.ids.example_id`), so a record processed again after a crash sends the
+same id and a learner can skip the copy.
 """
 
 from __future__ import annotations

@@ -55,3 +55,18 @@ def test_folding_the_labels_in_order_rebuilds_the_models_that_learn_from_labels_
         assert [suite[name].predict_one(x) for x in probes] == [reference[name].predict_one(x) for x in probes], name
     assert suite.nbo.responses > 0
     assert (suite.nbo.redeemed, suite.nbo.missed) == (reference.nbo.redeemed, reference.nbo.missed)
+
+
+def test_two_predictions_at_the_same_instant_get_two_ids():
+    from core.outputs import label_record
+    from tests.unit.factories import engagement, purchase
+
+    engine = LoyaltyEngine(load_catalog())
+    state = engine.on_purchase(None, purchase("c", day=1)).state  # predicts engagement at day 1
+    first = engine.on_engagement(state, engagement("c", day=1))  # resolves it, predicts again at day 1
+    second = engine.on_engagement(first.state, engagement("c", day=1))  # resolves the second one
+    examples = [e for outcome in (first, second) for e in outcome.examples if e.task == "engagement"]
+    assert len(examples) == 2 and examples[0].predicted_at == examples[1].predicted_at
+    assert examples[0].resolved_at == examples[1].resolved_at
+    ids = {label_record("c", e).example_id for e in examples}
+    assert len(ids) == 2
