@@ -48,7 +48,7 @@ class Replay:
         self.states: dict[str, CustomerState] = {}
         self.served: dict[str, dict[str, str]] = {}  # the Redis serving copy's twin
         self.limits = limits if limits is not None else MemoryLimits()  # the Redis limits' twin
-        self.emit = emit or (lambda topic, key, value: None)
+        self.emit = emit
         self.processor = Processor(engine, self.states.get, self._save, self.limits, policy, partitions)
         self.counts = ReplayCounts()
         self._loop = asyncio.new_event_loop()
@@ -81,12 +81,16 @@ class Replay:
 
     def _send(self, result: Result, source: Source | None = None) -> None:
         """Send what the live agents send, in the same order (`Result.outputs`); serve the scores."""
-        for output in result.outputs(source):
-            self.emit(output.topic, output.key, output.record)
-            if output.topic == "offer-assignments":
-                self.counts.assignments += 1
-            elif output.topic == "dead-letters":
-                self.counts.dead_lettered += 1
+        if self.emit is None:  # nobody reads the records: count them, do not build them (a label costs ~36 us)
+            self.counts.assignments += len(result.assignments)
+            self.counts.dead_lettered += result.rejected
+        else:
+            for output in result.outputs(source):
+                self.emit(output.topic, output.key, output.record)
+                if output.topic == "offer-assignments":
+                    self.counts.assignments += 1
+                elif output.topic == "dead-letters":
+                    self.counts.dead_lettered += 1
         for customer_id, values in result.scores:
             self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
         self.counts.examples_learned += result.learned

@@ -72,3 +72,20 @@ def test_a_results_outputs_are_keyed_as_consumers_expect_and_sent_on_prefixed_to
     assert all(h["content-type"] == b"application/json" for *_, h in outbox.records)
     assert (counters.assignments_out, counters.badges_out) == (len(by_topic["offer-assignments"]),
                                                               len(by_topic["badge-awards"]))
+
+
+def test_a_replay_nobody_reads_counts_what_it_would_have_sent():
+    """Without `emit`, replay counts offers and dead letters from the results instead of building the records."""
+    from core import LoyaltyEngine, load_catalog
+    from core.replay import Replay
+    from sim.population import generate, topic_of
+
+    _, events = generate(customers=30, days=90, seed=9)
+    records = [(topic_of(e), e.customer_id.encode(), encode(e)) for e in events]
+    records[5:5] = [("purchases", b"c-x", b"{not json")] * 3
+    sent = []
+    read = Replay(LoyaltyEngine(load_catalog()), partitions=2, emit=lambda t, k, v: sent.append(t)).run(records)
+    unread = Replay(LoyaltyEngine(load_catalog()), partitions=2).run(records)
+    assert unread == read
+    assert (unread.assignments, unread.dead_lettered) == (sent.count("offer-assignments"), sent.count("dead-letters"))
+    assert unread.dead_lettered == 3 and unread.assignments > 0
