@@ -24,9 +24,9 @@ from pydantic import BaseModel
 from core.ids import example_id
 from core.labels import LabeledExample
 from schemas import DeadLetter
-from schemas.labels import LabeledExampleRecord
 from schemas.deadletter import MAX_KEPT_KEY_BYTES, ErrorKind
 from schemas.headers import headers_for
+from schemas.labels import LabeledExampleRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from typing import Callable, Iterator
 from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
+from core.labels import LabeledExample
 from core.outputs import Output, Source, dead_letter, label_record
 from core.partitioning import partition_of
-from core.labels import LabeledExample
 from core.state import DAY, CustomerState
 from schemas import InvalidEvent, decode
 from schemas.decisions import DecisionTrace

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -12,8 +11,7 @@ from core.learner import Learner
 from streams.settings import Settings
 
 
-def fold_labels(settings: Settings, learner: Learner, timeout: float = 600.0,
-                progress: Callable[[int], None] | None = None) -> int:
+def fold_labels(settings: Settings, learner: Learner, timeout: float = 600.0) -> int:
     """Feed every record of `labels`, partition by partition in offset order, up to the end it has now.
 
     Returns the records read. A model's records share a key, so one partition holds them in
@@ -32,10 +30,7 @@ def fold_labels(settings: Settings, learner: Learner, timeout: float = 600.0,
         if topic is None or topic.error is not None or not topic.partitions:
             raise LookupError(f"no topic {name}: start a worker (or run `loyalty create-topics`) first")
         partitions = sorted(topic.partitions)
-        ends = {}
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)
-            ends[p] = high
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in partitions}
         todo = {p for p in partitions if ends[p] > 0}
         consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions])
         read, deadline = 0, time.monotonic() + timeout
@@ -45,21 +40,18 @@ def fold_labels(settings: Settings, learner: Learner, timeout: float = 600.0,
             message = consumer.poll(0.5)
             if message is None:
                 continue
-            if message.error():
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    raise RuntimeError(f"{name}: {message.error()}")
-                if message.offset() >= ends[message.partition()]:
-                    todo.discard(message.partition())
-                continue
-            if message.offset() >= ends[message.partition()]:  # written after we started: the next fold's
-                todo.discard(message.partition())
-                continue
-            learner.feed(message.value())
-            read += 1
-            if progress is not None:
-                progress(read)
-            if message.offset() + 1 >= ends[message.partition()]:
-                todo.discard(message.partition())
+            if message.error() and message.error().code() != KafkaError._PARTITION_EOF:
+                raise RuntimeError(f"{name}: {message.error()}")
+            partition, offset = message.partition(), message.offset()
+            if message.error():  # the end of what is there now: `offset` is the next one to come
+                done = offset >= ends[partition]
+            else:
+                if offset < ends[partition]:  # records written after the fold began are the next fold's
+                    learner.feed(message.value())
+                    read += 1
+                done = offset + 1 >= ends[partition]
+            if done:
+                todo.discard(partition)
         return read
     finally:
         consumer.close()

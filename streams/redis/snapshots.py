@@ -53,7 +53,7 @@ class ModelSnapshots:
         engine.watermark = max(engine.watermark, restored.watermark)
         # Each partition's own watermark too: records read again after a crash then sweep as of
         # where that partition was, as they did before it, not from the start of time.
-        for partition, mark in (getattr(restored, "marks", None) or {}).items():
+        for partition, mark in (restored.marks or {}).items():
             engine.marks[partition] = max(engine.marks.get(partition, 0.0), mark)
         self.status = "restored"
         self.restored_from = restored.watermark
