@@ -83,6 +83,8 @@ class Decision:
     inputs: tuple = ()
     # the versions of the models that ranked the options, for the assignment (`Decider.commit`)
     versions: dict[str, str] = field(default_factory=dict)
+    # a sweep's decision: the review it answers (the customer's state fixes it, the sweep's moment does not)
+    review_at: float | None = None
 
     @property
     def worth_tracing(self) -> bool:
@@ -111,7 +113,8 @@ class Decider:
         self.policy = policy
 
     def consider(self, state: CustomerState, features: dict[str, float], scores: dict[str, float], at: float,
-                 trigger: str, trigger_event_id: str | None = None, basket_total: float | None = None) -> Decision:
+                 trigger: str, trigger_event_id: str | None = None, basket_total: float | None = None,
+                 review_at: float | None = None) -> Decision:
         when = datetime.fromtimestamp(at, tz=timezone.utc)
         risk = self.models.churn.risk_band(scores["churn_probability"])
         rfm = self.models.rfm.predict_one(rfm_inputs(features["days_since_purchase"], state))
@@ -152,7 +155,7 @@ class Decider:
             ranked_by = self.models.versions()
             versions = {name: ranked_by[name] for name in ASSIGNMENT_MODELS}
         return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
-                        scores, profile, (features, shares, state.avg_basket), versions)
+                        scores, profile, (features, shares, state.avg_basket), versions, review_at)
 
     def _option(self, campaign: Campaign, window: str, customer_id: str, features: dict[str, float],
                 shares: dict[str, float], avg_basket: float) -> Option:
@@ -165,14 +168,17 @@ class Decider:
         ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)
         return Option(campaign, offer, window, aid, propensity, sampled, value, ev, x)
 
-    def _recalled(self, decision: Decision, assignment: str, campaign_id: str) -> Option | None:
-        """The option a decision reserved before a crash, when this run of it did not list it."""
-        campaign = next((c for c in self.catalog.campaigns if c.campaign_id == campaign_id), None)
+    def _recalled(self, decision: Decision, reserved: Candidate) -> Option | None:
+        """The option a decision reserved before a crash, when this run of it did not list it.
+
+        Its window is that of the first run: a sweep redone after a crash may run later.
+        """
+        campaign = next((c for c in self.catalog.campaigns if c.campaign_id == reserved.campaign_id), None)
         if campaign is None or not decision.inputs:
             return None
-        window = decision_window(decision.at, campaign.window_days)
+        window = decision_window(reserved.at, campaign.window_days)
         option = self._option(campaign, window, decision.customer_id, *decision.inputs)
-        return option if option.assignment_id == assignment else None
+        return option if option.assignment_id == reserved.assignment_id else None
 
     def commit(self, state: CustomerState, decision: Decision, reservation: Reservation | None):
         """(new state, the assignment or None, the trace or None) for a decision the limits answered."""
@@ -186,7 +192,7 @@ class Decider:
             chosen_id = reservation.chosen.assignment_id if reservation.chosen else None
             chosen = next((o for o in decision.options if o.assignment_id == chosen_id), None)
             if chosen is None and chosen_id is not None:
-                chosen = self._recalled(decision, chosen_id, reservation.chosen.campaign_id)
+                chosen = self._recalled(decision, reservation.chosen)
         assignment = None
         when = datetime.fromtimestamp(decision.at, tz=timezone.utc)
         if chosen is not None:

@@ -239,7 +239,7 @@ class LoyaltyEngine:
                               spaced=True)
         state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
                               spaced=True)
-        decision = self.decider().consider(state, features, scores, now, "sweep")
+        decision = self.decider().consider(state, features, scores, now, "sweep", review_at=review)
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
                        decision=decision)
 

@@ -191,13 +191,19 @@ def build_reservation(
     return Reservation(None if chosen is None else candidates[chosen], already, reasons)
 
 
-def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign_id: str) -> Reservation:
-    """The offer a decision reserved before: one of `candidates`, or one like them for its campaign."""
+def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign_id: str,
+                   at: float | None = None) -> Reservation:
+    """The offer a decision reserved before: one of `candidates`, or one like them for its campaign.
+
+    `at` is when it was reserved: a sweep redone after a crash may run at another time,
+    and the reserved offer's window is that of the first time.
+    """
     for c in candidates:
         if c.assignment_id == assignment_id:
             return Reservation(c, True, {})
     first = candidates[0]
-    return Reservation(Candidate(assignment_id, campaign_id, first.customer_id, first.at, first.day), True, {})
+    when = first.at if at is None else at
+    return Reservation(Candidate(assignment_id, campaign_id, first.customer_id, when), True, {})
 
 
 # The arguments of one `reserve`: candidates, policy, decision.
@@ -237,8 +243,8 @@ class MemoryLimits:
         self.last: dict[tuple[str, str], float] = {}
         # customer -> sorted [(event time, assignment id)], like a Redis sorted set
         self.contacts: dict[str, list[tuple[float, str]]] = {}
-        # decision -> (assignment id, campaign id) it reserved
-        self.decided: dict[str, tuple[str, str]] = {}
+        # decision -> (assignment id, campaign id, event time) it reserved
+        self.decided: dict[str, tuple[str, str, float]] = {}
 
     def _reason(self, c: Candidate, policy: ContactPolicy) -> str | None:
         pair = (c.campaign_id, c.customer_id)
@@ -286,7 +292,7 @@ class MemoryLimits:
             if reason is None:
                 self._commit(c, policy)
                 if decision is not None:
-                    self.decided[decision] = (c.assignment_id, c.campaign_id)
+                    self.decided[decision] = (c.assignment_id, c.campaign_id, c.at)
                 return build_reservation(candidates, i, False, blocked)
             blocked.append((i, reason))
         return build_reservation(candidates, None, False, blocked)

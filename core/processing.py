@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from core.decisions import Decision
 from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
@@ -92,6 +93,15 @@ class Result:
 def served_scores(outcome: Outcome, as_of: str) -> dict[str, str | float]:
     """The flat score record the serving copy (Redis) keeps per customer."""
     return {**outcome.scores, "churn_risk_band": outcome.risk_band, "as_of": as_of}
+
+
+def decision_key(decision: Decision) -> str | None:
+    """What the limits remember a decision's offer by: the customer and its event, or its review."""
+    if decision.trigger_event_id is not None:
+        return f"{decision.customer_id}|{decision.trigger_event_id}"
+    if decision.review_at is not None:
+        return f"{decision.customer_id}|review@{decision.review_at!r}"
+    return None
 
 
 @dataclass
@@ -233,8 +243,9 @@ class Processor:
             # The decision an event led to is remembered with the limits, keyed by the event:
             # if the event comes again after a crash, the same offer comes out, even if models
             # restored from an older snapshot would now rank or filter the campaigns otherwise.
-            event = decision.trigger_event_id
-            request = (decision.candidates(), None if event is None else f"{decision.customer_id}|{event}")
+            # A sweep's decision is keyed by the review it answers, which the restored state
+            # holds again: the sweep that redoes it may run at another watermark.
+            request = (decision.candidates(), decision_key(decision))
         if request is not None and self.hold:
             self._queue.append(_Waiting(result, outcome, as_of, applied, request))
             result.waiting += 1

@@ -242,8 +242,9 @@ class RedisLimits:
     @staticmethod
     def _answer(candidates: Sequence[Candidate], reply: list) -> Reservation:
         if int(reply[1]) == 2:  # campaign ids cannot hold '|': the record is 'campaign|customer|at'
-            assignment, campaign = str(reply[2]).split("|")[:2]
-            return decided_before(candidates, assignment, campaign)
+            before = str(reply[2])
+            assignment, campaign = before.split("|")[:2]
+            return decided_before(candidates, assignment, campaign, float(before.rsplit("|", 1)[1]))
         chosen, already = int(reply[0]), bool(int(reply[1]))
         blocked = [(int(reply[j]) - 1, str(reply[j + 1])) for j in range(2, len(reply), 2)]
         return build_reservation(candidates, chosen - 1 if chosen else None, already, blocked)

@@ -157,6 +157,9 @@ async def test_a_decision_made_again_gets_the_offer_it_reserved_first(limits):
     assert reserved.chosen == first and not reserved.already
     again = await limits.reserve([other], NO_POLICY, "cust|evt-1")  # "spring" no longer listed
     assert again.already and (again.chosen.assignment_id, again.chosen.campaign_id) == ("a1", "spring")
+    # redone later (a sweep at another watermark): the offer keeps the time, so the window, it was reserved at
+    later = await limits.reserve([offer("a3", campaign="summer", at=T0 + 20 * DAY)], NO_POLICY, "cust|evt-1")
+    assert (later.chosen.assignment_id, later.chosen.at) == ("a1", T0)
     assert (await limits.usage("summer", other.day))["total"] == 0
     assert (await limits.usage("spring", first.day))["total"] == 1
     # Another event of the same customer is a decision of its own.

@@ -185,3 +185,39 @@ def test_a_partition_read_behind_the_others_resolves_its_labels_by_its_own_event
     _, skewed = _churn_labels(a + b)
     assert {label for _, label in expected} == {0.0, 1.0} and skewed == expected
     assert engine.watermark == b[-1].ts and len(engine.marks) == 2
+
+
+def test_a_sweep_decided_again_after_a_crash_gets_the_offer_it_reserved_at_another_watermark():
+    """The state write was lost, so the review comes again, later: the limits recall its offer, and count nothing twice."""
+    _, events = population.generate(customers=80, days=120, seed=4)
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    states, limits = {}, MemoryLimits()
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits,
+                          ContactPolicy(max_offers=3, window_days=7), partitions=2)
+
+    async def first_sweep_offer():
+        for event in events:
+            key = event.customer_id.encode()
+            await processor.process(population.topic_of(event), key, event.model_dump_json().encode())
+            partition = partition_of(key, 2)
+            before, mark = dict(states), engine.marks.get(partition)
+            result = await processor.sweep(partition)
+            if result.assignments:
+                return partition, before, mark, result.assignments[0]
+        raise AssertionError("no sweep made an offer")
+
+    async def again(partition, before, mark, offer):
+        states.clear()
+        states.update(before)  # the crash: the swept state was never written
+        processor.rebuild_due((c, s.due_at()) for c, s in states.items() if s.due_at() is not None)
+        engine.marks[partition] = mark + 15 * 86400.0  # redone later, in the next 14-day decision window
+        return await processor.sweep(partition)
+
+    partition, before, mark, offer = asyncio.run(first_sweep_offer())
+    counted, reserved = sum(limits.total.values()), set(limits.reserved)
+    redone = asyncio.run(again(partition, before, mark, offer))
+    mine = [a for a in redone.assignments if a.customer_id == offer.customer_id]
+    assert [(a.assignment_id, a.decision_window) for a in mine] == [(offer.assignment_id, offer.decision_window)]
+    # the other customers of the partition came due in the meantime: only their new offers count
+    new = {a.assignment_id for a in redone.assignments} - reserved
+    assert sum(limits.total.values()) - counted == len(new) and offer.assignment_id not in new
