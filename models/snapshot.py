@@ -33,6 +33,25 @@ def key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"loyalty-snapshot-key|" + key).digest()[:8]
 
 
+def sign(payload: bytes, key: bytes, magic: bytes = MAGIC) -> bytes:
+    """`magic | key id | HMAC-SHA256(key, payload) | payload`: what `verify` accepts."""
+    return magic + key_id(key) + hmac.new(key, payload, hashlib.sha256).digest() + payload
+
+
+def verify(blob: bytes, keys: list[bytes], magic: bytes = MAGIC) -> bytes:
+    """The payload, once the MAC checks out with whichever of `keys` (current first, then rotated-out) signed it."""
+    header = len(magic) + 8 + MAC_SIZE
+    if len(blob) < header or not blob.startswith(magic):
+        raise SnapshotRejected("not a loyalty-streams snapshot: refused")
+    kid, mac, payload = blob[len(magic):len(magic) + 8], blob[len(magic) + 8:header], blob[header:]
+    key = next((k for k in keys if hmac.compare_digest(key_id(k), kid)), None)
+    if key is None:
+        raise SnapshotRejected("snapshot signed with an unknown key: refused")
+    if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
+        raise SnapshotRejected("snapshot signature does not match: refused")
+    return payload
+
+
 def dumps(models: object, watermark: float, key: bytes, marks: dict | None = None) -> bytes:
     """
     >>> blob = dumps({"w": 1}, 5.0, b"k1")
@@ -45,22 +64,12 @@ def dumps(models: object, watermark: float, key: bytes, marks: dict | None = Non
     ...
     models.snapshot.SnapshotRejected: snapshot signature does not match: refused
     """
-    payload = pickle.dumps(Snapshot(models, watermark, dict(marks or {})), protocol=pickle.HIGHEST_PROTOCOL)
-    return MAGIC + key_id(key) + hmac.new(key, payload, hashlib.sha256).digest() + payload
+    return sign(pickle.dumps(Snapshot(models, watermark, dict(marks or {})), protocol=pickle.HIGHEST_PROTOCOL), key)
 
 
 def loads(blob: bytes, keys: list[bytes]) -> Snapshot:
     """Verify with whichever of `keys` signed it (current first, then rotated-out ones), then unpickle."""
-    header = len(MAGIC) + 8 + MAC_SIZE
-    if len(blob) < header or not blob.startswith(MAGIC):
-        raise SnapshotRejected("not a loyalty-streams snapshot: refused")
-    kid, mac, payload = blob[len(MAGIC):len(MAGIC) + 8], blob[len(MAGIC) + 8:header], blob[header:]
-    key = next((k for k in keys if hmac.compare_digest(key_id(k), kid)), None)
-    if key is None:
-        raise SnapshotRejected("snapshot signed with an unknown key: refused")
-    if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
-        raise SnapshotRejected("snapshot signature does not match: refused")
-    snapshot = pickle.loads(payload)  # noqa: S301 - verified above
+    snapshot = pickle.loads(verify(blob, keys))  # noqa: S301 - verified first
     if not isinstance(snapshot, Snapshot):
         raise SnapshotRejected("snapshot payload is not a Snapshot: refused")
     return snapshot

@@ -16,6 +16,7 @@ from schemas.deadletter import DeadLetter
 from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 from schemas.labels import LabeledExampleRecord
+from schemas.models import ModelVersionRecord
 from schemas.offers import BadgeAward, OfferAssignment, OfferSnapshot
 from schemas.scores import CustomerScores
 
@@ -48,6 +49,7 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("dead-letters", "source record key", DeadLetter, "out", False, "Records that could not be processed."),
     Contract("offers", "offer_id", OfferSnapshot, "in", False, "The offer catalog.", compacted=True),
     Contract("campaigns", "campaign_id", Campaign, "in", False, "Campaigns linking to offers.", compacted=True),
+    Contract("models", "learner", ModelVersionRecord, "out", False, "Model versions a learner published.", compacted=True),
     Contract("customer-scores", "customer_id", CustomerScores, "out", True, "Per-customer scores (API, Redis).", kafka=False),
 )
 

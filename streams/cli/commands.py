@@ -312,31 +312,63 @@ async def model_check(self, from_snapshot: bool) -> None:
 
 
 @app.command(
-    option("--from-beginning", is_flag=True, default=False,
-           help="Fold the whole labels topic into fresh models (the only mode so far)."),
     option("--models", "model_names", default="", help="Comma-separated models to learn (default: all)."),
-    option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to reach the topic's end."),
+    option("--from-beginning", is_flag=True, default=False,
+           help="Ignore the published versions: learn the whole labels topic into fresh models."),
+    option("--until-end", is_flag=True, default=False,
+           help="Stop at the labels topic's current end (default: follow it until Ctrl-C)."),
+    option("--every-examples", type=click.IntRange(min=1), default=1000, show_default=True,
+           help="Publish a version after this many new examples..."),
+    option("--every-seconds", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+           help="...or this long after the first unpublished one."),
+    option("--timeout", type=float, default=600.0, show_default=True,
+           help="Seconds to reach the topic's end (with --until-end)."),
 )
-async def learner(self, from_beginning: bool, model_names: str, timeout: float) -> None:
-    """Rebuild the models from the labels topic: each example once, in order; print their report as JSON."""
-    from core.learner import Learner
-    from streams.kafka.labels import fold_labels
+async def learner(self, model_names: str, from_beginning: bool, until_end: bool, every_examples: int,
+                  every_seconds: float, timeout: float) -> None:
+    """Learn the models from the labels topic, each example once, in order; publish versions to `models`.
 
-    if not from_beginning:
-        raise click.UsageError("only --from-beginning for now: resuming from a published model version "
-                               "needs the models topic (issue 18)")
+    It resumes from its latest published version unless --from-beginning. At the end it prints its
+    report as JSON.
+    """
+    import signal
+    import threading
+
+    def say(line: str) -> None:  # progress on stderr: stdout is the JSON report
+        print(line, file=sys.stderr, flush=True)
+
+    from core.learner import Cadence, Learner, learner_name
+    from models.snapshot import SnapshotRejected
+    from streams.kafka.learning import LabelsLearner, latest_version
+
     suite = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config()).models
     names = tuple(n.strip() for n in model_names.split(",") if n.strip())
     unknown = sorted(set(names) - set(suite.learners))
     if unknown:
         raise click.BadParameter(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(suite.learners))}",
                                  param_hint="--models")
-    learn = Learner(suite, names or None)
+    ensure_topics(settings)
+    keys = settings.snapshot_keys()
     try:
-        read = await asyncio.to_thread(fold_labels, settings, learn, timeout)
-    except (LookupError, TimeoutError) as error:
+        latest = await asyncio.to_thread(latest_version, settings, learner_name(names or None), timeout)
+        learn = Learner(suite, names or None)
+        if latest is not None and not from_beginning:
+            learn = Learner.resume(latest, keys)
+            say(f"learner {learn.name}: resuming from version {latest.version} "
+                     f"({latest.examples_learned} examples, labels offsets {latest.labels_offsets})")
+        elif latest is not None:
+            learn.version = latest.version  # fresh models, but the version numbers go on
+        run = LabelsLearner(settings, learn, Cadence(every_examples, every_seconds), keys[0], say=say)
+        stop = threading.Event()
+        if not until_end:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            say(f"learner {learn.name}: following {settings.topic('labels')}; Ctrl-C to stop")
+        read = await asyncio.to_thread(run.run, until_end, timeout, stop)
+    except (LookupError, TimeoutError, SnapshotRejected, RuntimeError) as error:
         raise SystemExit(f"learner: {error}") from None
-    print(json.dumps({"records_read": read, **learn.report()}, indent=2))
+    print(json.dumps({"records_read": read, "versions_published": len(run.published), **learn.report()}, indent=2))
 
 
 @app.command(option("--json", "as_json", is_flag=True, default=False, help="Print the rows as JSON."))

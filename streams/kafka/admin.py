@@ -12,6 +12,8 @@ from streams.settings import Settings
 # `ticks` carries nothing but a partition number: the sweep timer's way to run each
 # partition's sweep with a current event of that partition (table writes need one).
 PROJECT_TOPICS = (*(c.name for c in CONTRACTS if c.kafka), "ticks")
+# The largest model version a learner may publish (`models` topic and its producer): models plus the ids it remembers.
+MODEL_VERSION_BYTES = 8 * 1024 * 1024
 
 
 class TopicMismatch(RuntimeError):
@@ -38,13 +40,14 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     metadata = admin.list_topics(timeout=timeout)
     report, missing = [], []
     compacted = {settings.topic(c.name) for c in CONTRACTS if c.compacted}
+    topic_config = {settings.topic("models"): {"max.message.bytes": str(MODEL_VERSION_BYTES)}}
     project = [settings.topic(base) for base in PROJECT_TOPICS]
     for name in project + source_topics(settings):
         existing = metadata.topics.get(name)
         if existing is None or existing.error is not None:
             if name in compacted:
                 missing.append(NewTopic(name, num_partitions=1, replication_factor=1,
-                                        config={"cleanup.policy": "compact"}))
+                                        config={"cleanup.policy": "compact", **topic_config.get(name, {})}))
             else:
                 missing.append(NewTopic(name, num_partitions=settings.partitions, replication_factor=1))
             continue

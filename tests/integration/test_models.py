@@ -114,26 +114,51 @@ def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_wo
     print(f"\nreplay = live: {len(live)} assignments, {len(served)} customers' scores, {sent} events")
 
 
-def test_a_fold_of_the_labels_topic_rebuilds_the_models_that_learn_from_labels_alone(settings, start_worker):
-    """The worker's labels, read back from Kafka by the learner, give its models' parameters."""
-    from core.learner import LABELS_ONLY, Learner
+def test_a_learner_publishes_versions_and_a_restart_from_any_of_them_ends_with_the_workers_models(
+        settings, start_worker, tmp_path):
+    """The worker's labels, learned from Kafka by a learner that restarts, give its models' parameters.
+
+    The learner publishes a version every third of the examples; a learner restarted from the
+    first version (as if it died after publishing it) learns the rest once, and ends with the
+    models the worker learned: each example once, in order, across the restart.
+    """
+    import subprocess
+    import sys
+
+    from core.learner import LABELS_ONLY, Cadence, Learner
     from models import snapshot
-    from streams.kafka.labels import fold_labels
+    from streams.kafka.learning import LabelsLearner, latest_version
 
     worker = start_worker(env=FAST_SNAPSHOTS)
     n = publish_population(settings, customers=40, days=120, seed=6)
     worker.wait_for(handled(n), timeout=120, what=f"{n} events")
     counters = worker.health()["counters"]
+    env = worker.env()
     worker.stop()  # graceful: the last snapshot holds every example the worker learned
     blob = redis.Redis.from_url(settings.redis_url).get(f"{settings.app_id}:models:snapshot")
     theirs = snapshot.loads(blob, settings.snapshot_keys()).models
+    key = settings.snapshot_keys()[0]
+    total = counters["labels_out"]
+    assert total == counters["examples_learned"] > 200
 
-    ours = LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
-    learner = Learner(ours)
-    read = fold_labels(settings, learner, timeout=60)
-    assert read == counters["labels_out"] == counters["examples_learned"] > 200
-    assert learner.duplicates == 0 and learner.invalid == 0
-    labels = [LabeledExampleRecord.model_validate_json(r.value()) for r in read_topic(settings, "labels", expect=read)]
+    def fresh():
+        return LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
+
+    first = LabelsLearner(settings, Learner(fresh()), Cadence(every_examples=total // 3 + 1, every_seconds=3600), key)
+    assert first.run(until_end=True, timeout=60) == total
+    assert [v.version for v in first.published] == [1, 2, 3]
+    assert first.learner.duplicates == 0 and first.learner.invalid == 0
+    latest = latest_version(settings, "all")
+    assert latest is not None and latest.version == 3 and latest.examples_learned == total
+    assert sum(latest.labels_offsets.values()) == total
+
+    restarted = Learner.resume(first.published[0], settings.snapshot_keys())
+    again = LabelsLearner(settings, restarted, Cadence(every_examples=10 ** 6, every_seconds=3600), key)
+    assert again.run(until_end=True, timeout=60) == total - first.published[0].examples_learned
+    ours = restarted.suite
+    assert sum(restarted.learned.values()) == total and restarted.duplicates == 0
+
+    labels = [LabeledExampleRecord.model_validate_json(r.value()) for r in read_topic(settings, "labels", expect=total)]
     probes = [label.features for label in labels[-60:]]
     for name in LABELS_ONLY:
         assert ours.quality[name].samples == theirs.quality[name].samples > 0, name
@@ -141,3 +166,13 @@ def test_a_fold_of_the_labels_topic_rebuilds_the_models_that_learn_from_labels_a
     assert (ours.nbo.redeemed, ours.nbo.missed) == (theirs.nbo.redeemed, theirs.nbo.missed)
     # Churn learned every example too, but on top of the purchase process, which the labels do not carry.
     assert ours.quality["churn"].samples == theirs.quality["churn"].samples
+
+    # The command resumes from the latest version, the first learner's third, and finds nothing new.
+    # (The restarted learner published a second "version 2" at its end: one learner per name is the rule.)
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "learner", "--until-end", "--timeout", "60"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from version 3" in done.stderr
+    report = json.loads(done.stdout)
+    assert (report["records_read"], report["versions_published"], report["version"]) == (0, 0, 3)
+    assert report["examples_learned"] == total

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from streams.kafka.admin import TopicMismatch, delete_topics, ensure_topics
+from streams.kafka.admin import MODEL_VERSION_BYTES, TopicMismatch, delete_topics, ensure_topics
 from streams.kafka.publisher import EventPublisher
 from streams.redis.scores import RedisScoreStore
 from tests.integration.conftest import forget, read_topic
@@ -34,10 +34,15 @@ def listed_topics(admin: AdminClient, until, seconds: float = 30.0) -> set[str]:
 
 def test_ensure_topics_creates_once_and_refuses_a_partition_mismatch(settings):
     first = ensure_topics(settings)
-    catalog = {settings.topic("offers"), settings.topic("campaigns")}
+    compacted = {settings.topic("offers"), settings.topic("campaigns"), settings.topic("models")}
     for line in first:
         name = line.split(":")[0]
-        assert line.endswith("created (1 partition, compacted)" if name in catalog else "created (4 partitions)"), line
+        assert line.endswith("created (1 partition, compacted)" if name in compacted else "created (4 partitions)"), line
+    # model versions are larger than the broker's default record limit allows for
+    resource = ConfigResource("topic", settings.topic("models"))
+    admin = AdminClient(settings.kafka_client_config())
+    config = admin.describe_configs([resource])[resource].result(timeout=30)
+    assert int(config["max.message.bytes"].value) == MODEL_VERSION_BYTES
     again = ensure_topics(settings)
     assert len(again) == len(first) and all(": exists (" in line for line in again)
 

@@ -42,8 +42,8 @@ def test_model_check_passes_for_every_model(tmp_path):
     assert result.stdout.count("PASS") == 10 and "FAIL" not in result.stdout
 
 
-def test_the_learner_says_what_it_cannot_do_yet_and_names_unknown_models(tmp_path):
-    result = loyalty("learner", cwd=tmp_path)
-    assert result.returncode != 0 and "only --from-beginning for now" in result.stderr
+def test_the_learner_names_unknown_models_and_refuses_a_cadence_of_nothing(tmp_path):
     result = loyalty("learner", "--from-beginning", "--models", "churn,nope", cwd=tmp_path)
     assert result.returncode != 0 and "unknown model(s) nope" in result.stderr and "upsell" in result.stderr
+    result = loyalty("learner", "--every-examples", "0", cwd=tmp_path)
+    assert result.returncode != 0 and "--every-examples" in result.stderr
