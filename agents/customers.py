@@ -26,7 +26,7 @@ from schemas.topics import CUSTOMER_EVENTS
 from streams.app import app
 from streams.kafka import topics
 from streams.kafka.inputs import refuse_headers, source_of
-from streams.runtime import counters, in_order, outbox, outputs, processor, scores, settings, states
+from streams.runtime import counters, in_order, outbox, outputs, processor, scores, settings, states, versions
 from streams.web.metrics import record_latency
 
 log = logging.getLogger("loyalty.agents")
@@ -51,6 +51,8 @@ async def process_customers(stream):
 
 async def handle_batch(batch) -> None:
     started = time.perf_counter()
+    if versions is not None:
+        versions.swap()  # between batches: one batch, one model version
     served: dict[str, dict] = {}
     results: list[Result] = []  # in consumption order, until the processor holds no decision
     states.begin(batch)

@@ -247,6 +247,7 @@ class Decider:
                 redelivery=bool(reservation and reservation.already and chosen),
                 scores=decision.scores,
                 profile=decision.profile,
+                model_versions=decision.versions,
             )
             state = state.with_decision({
                 "decision_id": trace.decision_id, "trigger": trace.trigger, "decided_at": when.isoformat(),

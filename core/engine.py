@@ -216,8 +216,9 @@ class LoyaltyEngine:
         run on the sweep decide: the customers a win-back campaign wants send no events.
         """
         mark = self.mark
-        state = self._milestones(state, mark)
-        state, examples = labels.on_watermark(state, mark)
+        state, examples = self._milestones(state, mark)
+        state, resolved = labels.on_watermark(state, mark)
+        examples += resolved
         self.models.learn(examples)
         review = state.next_review_at
         if review is None or review > mark or state.last_purchase_at is None:
@@ -303,9 +304,9 @@ class LoyaltyEngine:
         now = event.ts
         self.watermark = max(self.watermark, now)
         self.marks[self.lane] = mark = max(self.mark, now)
-        state = self._milestones(state, now)
-        state, examples = labels.on_watermark(state, mark)
-        return state, now, list(examples)
+        state, examples = self._milestones(state, now)
+        state, resolved = labels.on_watermark(state, mark)
+        return state, now, examples + list(resolved)
 
     def _learned(self, outcome: Outcome, examples: list[LabeledExample]) -> Outcome:
         self.models.learn(examples)
@@ -322,22 +323,27 @@ class LoyaltyEngine:
             "lifetime_value": round(m["lifetime_value"].predict_one(features), 2),
         }
 
-    def _milestones(self, state: CustomerState, until: float) -> CustomerState:
-        """Show the customer to the purchase process at each milestone age reached by `until`.
+    def _milestones(self, state: CustomerState, until: float) -> tuple[CustomerState, list[LabeledExample]]:
+        """The customer as the purchase process sees them at each milestone age reached by `until`.
 
-        The state is as it was at the milestone: whatever changed it since would have come first.
+        Each is an example of task `process` (features x, t_x, T, m; no label), learned first in
+        the record's examples and sent to `labels` with them, so a learner sees the process
+        learn in the worker's order. The state is as it was at the milestone: whatever changed
+        it since would have come first.
         """
         at = state.next_milestone_at
         if at is None or at > until or state.first_purchase_at is None:
-            return state
+            return state, []
         first = state.first_purchase_at
         x, t_x, m = process_counts(state)
+        observations = []
         while at is not None and at <= until:
             age = (at - first) / DAY
-            self.models.process.observe(x, t_x, age, m)
+            observations.append(LabeledExample("process", {"x": float(x), "t_x": float(t_x), "T": age, "m": float(m)},
+                                               0.0, 0.0, None, at, at))
             following = next_milestone(age)
             at = None if following is None else first + following * DAY
-        return state.evolve(next_milestone_at=at)
+        return state.evolve(next_milestone_at=at), observations
 
     def _predict(self, state, task, features, prediction, now, days, baseline=None, extra=0.0,
                  spaced=False) -> CustomerState:

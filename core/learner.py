@@ -4,9 +4,10 @@ The worker sends every resolved prediction to `labels` (`core.outputs.label_reco
 `Learner` is the pure half of a learner process: it takes the records' bytes, refuses
 what is not a labelled example (counted, never raised), skips a copy it has seen by
 `example_id` (the outbox delivers at least once), and lets the model suite learn the
-rest exactly as the worker's `ModelSuite.learn` did. Fed one model's records in the
-topic's order (a model's records share a key, so a partition), a model that learns
-from labels alone comes out with the worker's parameters; see `LABELS_ONLY`.
+rest exactly as the worker's `ModelSuite.learn` did. Fed each key's records in the
+topic's order (a key is a partition: a model, or `process` for the purchase process and
+the models that read it), the models come out with one worker's parameters; see
+`LABELS_ONLY`. RFM and the recommender learn from purchases, not labels: not here yet.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from core.outputs import example_of
+from core.outputs import PROCESS_READERS, example_of
 from models.snapshot import SnapshotRejected, key_id, sign, verify
 from models.suite import ModelSuite
 from schemas.labels import LabeledExampleRecord
 from schemas.models import ModelVersionRecord
 
-# The models whose learning the labels carry whole. Churn, propensity and lifetime value
-# also read the purchase process, which learns from every purchase the engine shows it:
-# a fold of their labels is not the worker's model until the stream carries that too.
-LABELS_ONLY = ("engagement", "upsell", "payment_default", "campaign_response")
+# The models whose learning the labels carry whole: all seven that learn from labels (and the
+# next-best-offer posterior, from campaign response). Churn, propensity and lifetime value read
+# the purchase process, whose observations the labels carry too, under the same key.
+LABELS_ONLY = ("churn", "propensity", "lifetime_value", "engagement", "upsell", "payment_default", "campaign_response")
 
 # How many of the latest example ids a version keeps, to skip copies after a restart. The outbox
 # sends a copy again only for a batch whose offsets were not committed: far fewer records than this.
@@ -100,7 +101,8 @@ class Learner:
         except ValidationError:
             self.invalid += 1
             return False
-        if self.models is not None and record.model not in self.models:
+        if self.models is not None and record.model not in self.models and not (
+                record.model == "process" and self.models & PROCESS_READERS):
             return False
         digest = _digest(record.example_id)
         if digest in self.seen:
@@ -175,6 +177,7 @@ class Learner:
             "invalid": self.invalid,
             "labels_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
             "watermark": None if self.watermark is None else self.watermark.isoformat(),
-            "models": {name: models[name] for name in sorted(self.learned)},
+            "models": {name: models[name] for name in sorted(self.learned) if name in models},
+            "process_observations": self.learned["process"],
             "same_as_worker": [name for name in sorted(self.learned) if name in LABELS_ONLY],
         }

@@ -69,6 +69,22 @@ def dead_letter(source: Source, error: str, kind: ErrorKind = "invalid") -> Outp
     return Output("dead-letters", key, letter, (("source-topic", source.topic), ("error-kind", kind)))
 
 
+# The models that learn on top of the purchase process: their labels go with its observations.
+PROCESS_READERS = frozenset({"process", "churn", "propensity", "lifetime_value"})
+
+
+def label_key(model: str) -> bytes:
+    """A `labels` record's key: its model, or `process` for the process and the models that read it.
+
+    One key is one partition, so a learner reads the process's observations and the examples
+    of the models on top of it in the order the worker learned them.
+
+    >>> label_key("upsell"), label_key("churn")
+    (b'upsell', b'process')
+    """
+    return b"process" if model in PROCESS_READERS else model.encode()
+
+
 def label_record(customer_id: str, example: LabeledExample) -> LabeledExampleRecord:
     """The `labels` record of a resolved prediction, with its deterministic id."""
     return LabeledExampleRecord(

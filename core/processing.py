@@ -19,7 +19,7 @@ from core.due import DueIndex
 from core.engine import LoyaltyEngine, Outcome
 from core.limits import ContactPolicy, Limits, Reservation
 from core.labels import LabeledExample
-from core.outputs import Output, Source, dead_letter, label_record
+from core.outputs import Output, Source, dead_letter, label_key, label_record
 from core.partitioning import partition_of
 from core.state import DAY, CustomerState
 from schemas import InvalidEvent, decode
@@ -75,7 +75,7 @@ class Result:
         for award in self.badges:
             yield Output("badge-awards", award.customer_id.encode(), award)
         for customer_id, example in self.examples:
-            yield Output("labels", example.task.encode(), label_record(customer_id, example))
+            yield Output("labels", label_key(example.task), label_record(customer_id, example))
 
     def add(self, outcome: Outcome, as_of: str | None) -> None:
         self.assignments.extend(outcome.assignments)

@@ -29,6 +29,10 @@ class ModelSuite:
     prequential quality with the prediction made back then, then the model learns.
     """
 
+    # Class-level defaults too: a suite unpickled from a snapshot saved before they existed has them.
+    frozen = False
+    source: str | None = None
+
     def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3,
                  treatment_features: tuple[str, ...] = (), churn_window_days: float = 30.0,
                  propensity_days: float = 14.0) -> None:
@@ -55,6 +59,19 @@ class ModelSuite:
         self.quality = {name: Quality("classifier") for name in CLASSIFIERS}
         self.quality["lifetime_value"] = Quality("regressor")
         self.pending: Counter = Counter()
+        # Scorer mode (`LOYALTY_MODELS_FROM=learners`): examples are sent, not learned, and the models
+        # that learn from labels come from a learner's published version (`adopt`), named here.
+        self.frozen = False
+        self.source: str | None = None
+
+    def adopt(self, other: "ModelSuite", source: str) -> None:
+        """Score with `other`'s learned models from now on: the seven learners, the purchase process
+        under three of them, the offer posterior and their quality. RFM, the recommender and the
+        labels pending stay this suite's. `source` names the version ("all.v3"): `versions` carries it.
+        """
+        self.learners, self.churn, self.process, self.nbo = other.learners, other.churn, other.process, other.nbo
+        self.quality = other.quality
+        self.source = source
 
     def __getitem__(self, task: str):
         return self.learners[task]
@@ -62,6 +79,16 @@ class ModelSuite:
     def learn(self, examples: Iterable) -> int:
         n = 0
         for example in examples:
+            if self.frozen:  # a learner learns it, from the labels topic
+                if example.task != "process":
+                    self.pending[example.task] -= 1
+                n += 1
+                continue
+            if example.task == "process":  # a customer at a milestone age: no prediction to grade
+                f = example.features
+                self.process.observe(f["x"], f["t_x"], f["T"], f["m"])
+                n += 1
+                continue
             quality = self.quality[example.task]
             label = example.label if example.task == "lifetime_value" else bool(example.label)
             quality.update(label, example.prediction, baseline=example.baseline)
@@ -77,13 +104,16 @@ class ModelSuite:
         return {**self.learners, "rfm": self.rfm, "recommendation": self.recommendation, "next_best_offer": self.nbo}
 
     def versions(self) -> dict[str, str]:
-        return {name: model.version for name, model in self.members().items()}
+        """Each model's version; those adopted from a learner's version say which (`churn-...+404@all.v3`)."""
+        adopted = (*self.learners, "next_best_offer") if self.source else ()
+        return {name: f"{model.version}@{self.source}" if name in adopted else model.version
+                for name, model in self.members().items()}
 
     def report(self) -> dict[str, dict]:
         """Per model: version, prequential metrics, samples, labels pending, drift flag."""
-        out = {}
+        out, versions = {}, self.versions()
         for name, model in self.learners.items():
-            out[name] = {"version": model.version, "pending_labels": max(0, self.pending[name]), **self.quality[name].report()}
+            out[name] = {"version": versions[name], "pending_labels": max(0, self.pending[name]), **self.quality[name].report()}
         out["rfm"] = {"version": self.rfm.version, "samples": self.rfm.n_seen, "drift": False}
         reco = self.recommendation
         out["recommendation"] = {
@@ -93,7 +123,7 @@ class ModelSuite:
             "drift": False,
         }
         out["next_best_offer"] = {
-            "version": self.nbo.version,
+            "version": versions["next_best_offer"],
             "redemption_rate": round(self.nbo.redemption_rate, 6),
             "samples": self.nbo.responses,
             "pending_labels": max(0, self.pending["campaign_response"]),

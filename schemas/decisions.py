@@ -45,3 +45,5 @@ class DecisionTrace(BaseModel):
     redelivery: bool = Field(default=False, description="the chosen assignment had been reserved before")
     scores: dict[str, float] = Field(default_factory=dict)
     profile: dict[str, str | float | int | None] = Field(default_factory=dict)
+    model_versions: dict[str, str] = Field(
+        default_factory=dict, description="the versions of the models that ranked the eligible offers")

@@ -1,4 +1,4 @@
-"""Labelled examples (topic `labels`, keyed by model): the training set, as a stream.
+"""Labelled examples (topic `labels`, keyed by model, or `process`): the training set, as a stream.
 
 When a prediction's label resolves (by an event, or by the watermark passing its
 deadline), the worker sends the example through the same outbox as its other outputs.
@@ -6,6 +6,12 @@ A learner folds a model's examples in offset order; `example_id` is derived from
 customer, the model, the prediction's and the resolution's times, the campaign and the
 features (`core.ids.example_id`), so a record processed again after a crash sends the
 same id and a learner can skip the copy.
+
+Model `process` is not a prediction: it is a customer as the purchase process (BG/NBD and
+Gamma-Gamma priors) sees them at a milestone age, features `x`, `t_x`, `T`, `m`, label 0.
+Churn, propensity and lifetime value read the process, so their records and its records
+share one key, `process`, and so one partition, in the order the worker learned them
+(`core.outputs.label_key`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ModelName = Literal[
     "churn", "propensity", "engagement", "upsell", "payment_default", "lifetime_value", "campaign_response",
+    "process",
 ]
 
 

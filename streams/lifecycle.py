@@ -10,7 +10,7 @@ from core import statecodec
 from streams.app import app
 from streams.collector import collect_all, collect_by_generations, collect_young_only, young_only
 from streams.logs import drop_spinner
-from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states
+from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states, versions
 from streams.kafka.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
@@ -38,6 +38,10 @@ async def _after_recovery(sender, **kwargs) -> None:
         except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
             snapshots.status = f"unavailable: {error}"
             log.error("could not read the model snapshot: %s", error)
+        if versions is not None:  # after the snapshot: the learners' latest version wins over it
+            await asyncio.to_thread(versions.bootstrap)
+            versions.start()
+            log.info("models: %s", versions.status())
     states.forget()  # decoded states of partitions that may have been another worker's
     started = time.monotonic()
     indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
@@ -90,6 +94,8 @@ async def _save_at_shutdown(sender, **kwargs) -> None:
     if ready["restored"]:
         await _save("shutdown")
         catalog.stop()
+        if versions is not None:
+            versions.stop()
 
 
 async def _save(why: str) -> None:

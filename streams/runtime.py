@@ -15,6 +15,7 @@ from streams.redis.scores import RedisScoreStore
 from streams.settings import get_settings
 from streams.redis.snapshots import ModelSnapshots
 from streams.kafka.tables import BatchStates
+from streams.kafka.versions import ModelFollower
 
 settings = get_settings()
 file_catalog = load_catalog(settings.catalog_file)
@@ -31,3 +32,5 @@ catalog = CatalogFollower(settings, engine, fallback=file_catalog)
 # The customer topics and the ticks, which the one customers agent reads.
 in_order = InOrder(settings.topic(name) for name in (*CUSTOMER_EVENTS, "ticks"))
 snapshots = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())
+# With LOYALTY_MODELS_FROM=learners, the versions a `loyalty learner` publishes (None: the worker learns).
+versions = ModelFollower(settings, engine) if settings.models_from == "learners" else None

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         default_factory=list, description="Rotated-out keys still accepted when loading a snapshot (JSON list)."
     )
     snapshot_interval_seconds: float = Field(default=60.0, gt=0, description="How often the worker saves a snapshot.")
+    # Where the models that learn from labels come from: the worker's own learning, or the versions
+    # `loyalty learner` publishes to the `models` topic (the worker then sends labels and learns nothing).
+    models_from: Literal["worker", "learners"] = Field(
+        default="worker", description="'worker': each worker learns its own models; 'learners': score with the "
+                                      "versions a `loyalty learner` publishes to the models topic."
+    )
+    models_learner: str = Field(default="all", description="Which learner's versions to follow (its name).")
     sweep_interval_seconds: float = Field(
         default=2.0, ge=0, description="How often each of a worker's partitions is swept by a tick (0: only on records)."
     )

@@ -6,7 +6,7 @@ from streams.kafka import topics
 from streams.app import app
 from streams.lifecycle import ready
 from streams.web.metrics import consumer_lag, render
-from streams.runtime import catalog, counters, engine, in_order, snapshots
+from streams.runtime import catalog, counters, engine, in_order, snapshots, versions
 
 
 @app.page("/api/loyalty/v1/health/")
@@ -24,7 +24,8 @@ async def health(web, request):
             "customers_indexed": ready["customers"],
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),
-            "models": {"churn": {"version": engine.churn.version, "examples_learned": engine.churn.n_learned}},
+            "models": {"churn": {"version": engine.models.versions()["churn"], "examples_learned": engine.churn.n_learned}},
+            "model_source": _model_source(),
             "counters": {**counters.snapshot(), "out_of_order": in_order.dropped, "commits_held": in_order.held},
         }
     )
@@ -37,9 +38,15 @@ async def models(web, request):
         {
             "watermark": engine.watermark,
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
+            "model_source": _model_source(),
             "models": engine.models.report(),
         }
     )
+
+
+def _model_source() -> dict:
+    """Who learns the models this worker scores with: itself, or the learners (and which version)."""
+    return {"from": "worker"} if versions is None else versions.status()
 
 
 @app.page("/metrics")

@@ -118,6 +118,8 @@ def test_a_learner_publishes_versions_and_a_restart_from_any_of_them_ends_with_t
         settings, start_worker, tmp_path):
     """The worker's labels, learned from Kafka by a learner that restarts, give its models' parameters.
 
+    All seven models that learn from labels, and the purchase process under three of them.
+
     The learner publishes a version every third of the examples; a learner restarted from the
     first version (as if it died after publishing it) learns the rest once, and ends with the
     models the worker learned: each example once, in order, across the restart.
@@ -164,8 +166,8 @@ def test_a_learner_publishes_versions_and_a_restart_from_any_of_them_ends_with_t
         assert ours.quality[name].samples == theirs.quality[name].samples > 0, name
         assert [ours[name].predict_one(x) for x in probes] == [theirs[name].predict_one(x) for x in probes], name
     assert (ours.nbo.redeemed, ours.nbo.missed) == (theirs.nbo.redeemed, theirs.nbo.missed)
-    # Churn learned every example too, but on top of the purchase process, which the labels do not carry.
-    assert ours.quality["churn"].samples == theirs.quality["churn"].samples
+    # the purchase process, which churn, propensity and lifetime value read, from its observations
+    assert ours.process.n_seen == theirs.process.n_seen > 0 and ours.process.parameters == theirs.process.parameters
 
     # The command resumes from the latest version, the first learner's third, and finds nothing new.
     # (The restarted learner published a second "version 2" at its end: one learner per name is the rule.)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core import LoyaltyEngine, load_catalog
 from core.learner import LABELS_ONLY, Learner
+from core.outputs import PROCESS_READERS
 from core.replay import Replay
-from models.suite import ModelSuite
 from schemas import encode
 from sim.population import generate, topic_of
 from tests import schema_consumer
@@ -25,12 +25,15 @@ def _replay(customers=60, days=150, seed=5):
 
 def test_every_example_learned_is_sent_once_keyed_by_its_model_and_valid_against_the_schema():
     engine, replay, labels = _replay()
-    assert len(labels) == replay.counts.examples_learned > 100
+    assert len(labels) == replay.counts.examples_learned > 100  # examples and process observations
     assert len({value.example_id for _, value in labels}) == len(labels)  # one id per prediction
-    assert all(key == value.model.encode() for key, value in labels)
-    assert {value.model for _, value in labels} >= {"churn", "propensity", "upsell", "lifetime_value"}
+    # a model's key is its name; the purchase process and the models that read it share one
+    assert all(key == (b"process" if value.model in PROCESS_READERS else value.model.encode()) for key, value in labels)
+    assert {value.model for _, value in labels} >= {"churn", "propensity", "upsell", "lifetime_value", "process"}
     for _, value in labels[:200]:
         schema_consumer.validate("labels", encode(value))
+    observed = sum(1 for _, v in labels if v.model == "process")
+    assert observed == engine.models.process.n_seen > 0  # every milestone observation, once
     learned = {name: report["samples"] for name, report in engine.models.report().items() if name in engine.models.learners}
     sent = {name: sum(1 for _, v in labels if v.model == name) for name in learned}
     assert sent == learned
@@ -44,7 +47,7 @@ def test_the_same_records_send_the_same_label_ids():
 
 def test_folding_the_labels_in_order_rebuilds_the_models_that_learn_from_labels_alone():
     engine, _, labels = _replay()
-    suite, reference = ModelSuite(), engine.models
+    suite, reference = LoyaltyEngine(load_catalog()).models, engine.models  # the worker's settings
     learner = Learner(suite)
     for _, record in labels + labels[:50]:  # a redelivered copy is recognised by its id
         learner.feed(encode(record))  # the bytes a consumer reads

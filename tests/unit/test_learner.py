@@ -90,3 +90,28 @@ def _version_of(records):
     learner = Learner(ModelSuite())
     _fold(learner, records)
     return learner.version_record(KEY)
+
+
+def test_a_scorer_learns_nothing_and_scores_with_the_version_it_adopts():
+    """A worker with LOYALTY_MODELS_FROM=learners: examples go out, the models come from a version."""
+    from core.outputs import example_of
+
+    _, _, labels = _replay(customers=30, days=100)
+    records = [value for _, value in labels]
+    scorer = ModelSuite()
+    scorer.frozen = True
+    probes = [r.features for r in records[-20:]]
+    before = _probe(scorer, probes)
+    assert scorer.learn([example_of(r) for r in records]) == len(records)
+    assert _probe(scorer, probes) == before and scorer.process.n_seen == 0
+    rfm_before = scorer.rfm
+
+    learner = Learner(ModelSuite())
+    _fold(learner, records)
+    version = Learner.resume(learner.version_record(KEY), [KEY])
+    scorer.adopt(version.suite, "all.v1")
+    assert _probe(scorer, probes) == _probe(learner.suite, probes) != before
+    versions = scorer.versions()
+    assert versions["churn"] == f"{learner.suite.churn.version}@all.v1"
+    assert versions["next_best_offer"].endswith("@all.v1") and "@" not in versions["rfm"]
+    assert scorer.rfm is rfm_before and scorer.report()["upsell"]["version"].endswith("@all.v1")

@@ -1,0 +1,78 @@
+"""Scorers follow the learners: two workers score with the versions one `loyalty learner` publishes."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import LoyaltyEngine, load_catalog
+from core.learner import Cadence, Learner
+from schemas import OfferAssignment
+from sim.population import generate
+from streams.kafka.learning import LabelsLearner
+from streams.kafka.publisher import EventPublisher
+from tests.integration.conftest import read_topic
+
+pytestmark = pytest.mark.integration
+
+LEARNERS = {"LOYALTY_MODELS_FROM": "learners"}
+
+
+def _publish(settings, events) -> None:
+    publisher = EventPublisher(settings)
+    for event in events:
+        publisher.publish(event)
+    assert publisher.flush() == 0 and not publisher.failed
+
+
+def _handled(workers, n: int) -> None:
+    def total(_):
+        return sum(sum(w.health()["counters"]["events_in"].values()) for w in workers) == n
+    workers[0].wait_for(total, timeout=120, what=f"{n} events across the workers")
+
+
+def _on_version(workers, version: int) -> list[dict]:
+    for worker in workers:
+        worker.wait_for(lambda h: h["model_source"]["version"] == version, timeout=60,
+                        what=f"model version {version}")
+    return [worker.get("/api/loyalty/v1/models/") for worker in workers]
+
+
+def test_two_workers_score_with_the_learners_version_and_stamp_it_on_their_offers(settings, start_worker):
+    a, b = start_worker(env=LEARNERS), start_worker(env=LEARNERS)
+    events = list(generate(customers=60, days=150, seed=8)[1])
+    half = len(events) // 2
+    _publish(settings, events[:half])
+    _handled([a, b], half)
+    assert a.health()["model_source"]["version"] is None  # no learner yet: fresh models, nothing learned
+
+    key = settings.snapshot_keys()[0]
+    suite = LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
+    learner = LabelsLearner(settings, Learner(suite), Cadence(every_examples=10 ** 6, every_seconds=3600), key)
+    labels_out = sum(w.health()["counters"]["labels_out"] for w in (a, b))
+    assert learner.run(until_end=True, timeout=60) == labels_out > 100
+    first = learner.published[-1]
+    reports = _on_version([a, b], first.version)
+    # Both workers score with the same models: the learner's, with its quality, whatever partitions each has.
+    models = [{name: r for name, r in report["models"].items() if name not in ("rfm", "recommendation")}
+              for report in reports]
+    for m in models:
+        for r in m.values():
+            r.pop("pending_labels", None)
+    assert models[0] == models[1]
+    assert reports[0]["models"]["churn"]["samples"] == learner.learner.learned["churn"] > 0
+    assert reports[0]["models"]["churn"]["version"].endswith(f"@all.v{first.version}")
+
+    _publish(settings, events[half:])
+    _handled([a, b], len(events))
+    # The workers learned nothing from the second half: their models are still the version's.
+    later = [w.get("/api/loyalty/v1/models/")["models"]["churn"]["samples"] for w in (a, b)]
+    assert later == [learner.learner.learned["churn"]] * 2
+    later_labels = sum(w.health()["counters"]["labels_out"] for w in (a, b))
+    assert later_labels > labels_out  # ...and sent what they would have learned
+
+    stamp = f"@all.v{first.version}"
+    offers = [OfferAssignment.model_validate_json(r.value())
+              for r in read_topic(settings, "offer-assignments", expect=1, idle=3.0)]
+    second = [o for o in offers if o.issued_at.timestamp() > events[half - 1].ts]
+    assert second, "no offer in the second half"
+    assert all(v.endswith(stamp) for o in second for v in o.model_versions.values()), second[0].model_versions
