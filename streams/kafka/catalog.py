@@ -21,6 +21,7 @@ from core import Catalog, LoyaltyEngine
 from schemas.campaigns import Campaign
 from schemas.headers import headers_for
 from schemas.offers import OfferSnapshot
+from streams.kafka.follow import Follower
 from streams.settings import Settings
 
 log = logging.getLogger("loyalty.catalog")
@@ -49,8 +50,11 @@ def publish_campaign(settings: Settings, campaign: Campaign, producer: Producer 
         raise RuntimeError("campaign not delivered")
 
 
-class CatalogFollower:
+class CatalogFollower(Follower):
+    thread_name, what = "catalog-follower", "catalog topics"
+
     def __init__(self, settings: Settings, engine: LoyaltyEngine, fallback: Catalog) -> None:
+        super().__init__()
         self.settings = settings
         self.engine = engine
         self.fallback = fallback
@@ -60,9 +64,6 @@ class CatalogFollower:
         self.last_error: str | None = None
         self.source = "none"
         self._lock = threading.Lock()  # the follower thread and the API both rebuild
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._consumer: Consumer | None = None
 
     def status(self) -> dict:
         return {"source": self.source, "offers": len(self.engine.catalog.offers),
@@ -100,28 +101,10 @@ class CatalogFollower:
             self._rebuild()
             self.source = "topics"
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._follow, name="catalog-follower", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _follow(self) -> None:
-        consumer = self._consumer
-        while not self._stop.is_set():
-            message = consumer.poll(0.5)
-            if message is None or (message.error() and message.error().code() == KafkaError._PARTITION_EOF):
-                continue
-            if message.error():
-                log.warning("catalog topics: %s", message.error())
-                continue
-            with self._lock:
-                self._apply(message)
-                self._rebuild()
-        consumer.close()
+    def _take(self, message) -> None:
+        with self._lock:
+            self._apply(message)
+            self._rebuild()
 
     def accept(self, campaign: Campaign) -> None:
         """Use a campaign this worker just published, before its record comes back from the topic.

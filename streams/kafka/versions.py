@@ -22,13 +22,17 @@ from core import LoyaltyEngine
 from core.learner import Learner
 from models.snapshot import SnapshotRejected
 from schemas.models import ModelVersionRecord
+from streams.kafka.follow import Follower
 from streams.settings import Settings
 
 log = logging.getLogger("loyalty.versions")
 
 
-class ModelFollower:
+class ModelFollower(Follower):
+    thread_name, what = "model-follower", "models topic"
+
     def __init__(self, settings: Settings, engine: LoyaltyEngine) -> None:
+        super().__init__()
         self.settings, self.engine = settings, engine
         self.learner = settings.models_learner
         self.keys = settings.snapshot_keys()
@@ -38,9 +42,6 @@ class ModelFollower:
         self._staged: tuple[ModelVersionRecord, Learner] | None = None
         self._seen = 0  # the highest version number read, staged or not
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._consumer: Consumer | None = None
 
     def status(self) -> dict:
         current = self.current
@@ -71,17 +72,8 @@ class ModelFollower:
                 if message.error().code() == KafkaError._PARTITION_EOF:
                     break
                 raise RuntimeError(f"models topic: {message.error()}")
-            self._read(message)
+            self._take(message)
         self.swap()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._follow, name="model-follower", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def swap(self) -> bool:
         """Between batches: score with the staged version, if one came. True if the models changed."""
@@ -96,19 +88,7 @@ class ModelFollower:
                  record.examples_learned, record.watermark)
         return True
 
-    def _follow(self) -> None:
-        consumer = self._consumer
-        while not self._stop.is_set():
-            message = consumer.poll(0.5)
-            if message is None or (message.error() and message.error().code() == KafkaError._PARTITION_EOF):
-                continue
-            if message.error():
-                log.warning("models topic: %s", message.error())
-                continue
-            self._read(message)
-        consumer.close()
-
-    def _read(self, message) -> None:
+    def _take(self, message) -> None:
         if message.key() != self.learner.encode() or message.value() is None:
             return
         try:
