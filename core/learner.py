@@ -119,6 +119,22 @@ class Learner:
             self.watermark = record.resolved_at
         return True
 
+    def learn(self, examples) -> int:
+        """Examples as the engine made them, for replay's inline learner: nothing to decode, no copies to skip."""
+        n = 0
+        for example in examples:
+            if self.models is not None and example.task not in self.models and not (
+                    example.task == "process" and self.models & PROCESS_READERS):
+                continue
+            self.suite.learn([example])
+            self.learned[example.task] += 1
+            resolved = datetime.fromtimestamp(example.resolved_at, tz=timezone.utc)
+            if self.watermark is None or resolved > self.watermark:
+                self.watermark = resolved
+            n += 1
+        self.pending += n
+        return n
+
     def due(self, cadence: Cadence, seconds_since_first_pending: float) -> bool:
         """Whether `cadence` asks for a version now."""
         return self.pending >= cadence.every_examples or (

@@ -10,10 +10,13 @@ records' order must be the order the worker consumed them).
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.engine import LoyaltyEngine
+from core.learner import Learner
 from core.limits import ContactPolicy, Limits, MemoryLimits
 from core.outputs import Source
 from core.partitioning import partition_of
@@ -42,8 +45,19 @@ class Replay:
         emit: Emit | None = None,
         limits: Limits | None = None,
         policy: ContactPolicy | None = None,
+        version_every: int | None = None,
     ) -> None:
         self.engine = engine
+        # LOYALTY_MODELS_FROM=learners, replayed: the engine learns nothing; a learner inline learns
+        # the labels as they are sent, and every `version_every` examples (checked between records,
+        # where a live worker swaps between batches) the engine scores with a copy of its models.
+        self.learner: Learner | None = None
+        self.version_every = version_every
+        if version_every is not None:
+            if version_every < 1:
+                raise ValueError(f"version_every must be >= 1, got {version_every}")
+            self.learner = Learner(copy.deepcopy(engine.models))
+            engine.models.frozen = True
         self.partitions = partitions
         self.states: dict[str, CustomerState] = {}
         self.served: dict[str, dict[str, str]] = {}  # the Redis serving copy's twin
@@ -78,6 +92,16 @@ class Replay:
         # nothing older left to read: its watermark catches up, as a live tick's does.
         for p in (partition, *(q for q in range(self.partitions) if q != partition)):
             self._send(await self.processor.sweep(p, caught_up=p != partition))
+        if self.learner is not None and self.learner.pending >= self.version_every:
+            self._adopt()
+
+    def _adopt(self) -> None:
+        """The learner publishes a version and the engine swaps it in (a copy: the learner goes on)."""
+        learner = self.learner
+        learner.version += 1
+        learner.pending = 0
+        suite = pickle.loads(pickle.dumps(learner.suite, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own
+        self.engine.models.adopt(suite, f"{learner.name}.v{learner.version}")
 
     def _send(self, result: Result, source: Source | None = None) -> None:
         """Send what the live agents send, in the same order (`Result.outputs`); serve the scores."""
@@ -94,6 +118,8 @@ class Replay:
         for customer_id, values in result.scores:
             self.served.setdefault(customer_id, {}).update({k: str(v) for k, v in values.items()})
         self.counts.examples_learned += result.learned
+        if self.learner is not None and result.examples:
+            self.learner.learn(example for _, example in result.examples)
 
     def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]], progress: Callable[[int], None] | None = None):
         async def run_all():
@@ -109,6 +135,8 @@ class Replay:
         """Resolve every label the final watermark has passed, in every partition."""
         for partition in range(self.partitions):
             self._send(self._loop.run_until_complete(self.processor.sweep(partition, caught_up=True)))
+        if self.learner is not None and self.learner.pending:
+            self._adopt()
 
     def final_scores(self) -> Iterable[CustomerScores]:
         """Every customer's scores as of the final watermark, by customer id."""

@@ -167,12 +167,16 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
 
 
 def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
-               progress: Callable[[int], None] | None = None) -> dict[str, dict[str, float]]:
-    """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff."""
+               progress: Callable[[int], None] | None = None,
+               version_every: int | None = None) -> dict[str, dict[str, float]]:
+    """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff.
+
+    `version_every`: score as workers that follow a learner's versions do, one every so many examples.
+    """
     config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
                           propensity_days=propensity_days)
     engine = LoyaltyEngine(load_catalog(), config=config)
-    run = Replay(engine, partitions=1)
+    run = Replay(engine, partitions=1, version_every=version_every)
     run.run((("purchases", e.customer_id.encode(), encode(e)) for e in before), progress=progress)
     run.finish()
     if run.counts.dead_lettered:
@@ -222,13 +226,13 @@ def regressor_row(name: str, actual: list[float], predicted: list[float]) -> dic
 
 def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: float, propensity_days: float = 14.0,
              baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
-             oracle=None) -> dict:
+             oracle=None, version_every: int | None = None) -> dict:
     """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
     before = [e for e in purchase_events(transactions) if e.occurred_at <= cutoff]
     if total is not None:
         total(len(before))
     started = time.perf_counter()
-    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress)
+    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress, version_every)
     replay_seconds = time.perf_counter() - started
     customers = sorted(ours)
     if not customers:
@@ -240,7 +244,7 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
     result = {
         "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
                  "cutoff": cutoff.isoformat(), "horizon_days": horizon_days, "propensity_days": propensity_days,
-                 "replay_seconds": round(replay_seconds, 1)},
+                 "replay_seconds": round(replay_seconds, 1), "version_every": version_every},
         "churn": [classifier_row("ours (churn)", churned, [ours[c]["churn_probability"] for c in customers], True)],
         "propensity": [classifier_row("ours (propensity)", soon, [ours[c]["propensity_to_buy"] for c in customers], True)],
         "lifetime_value": [regressor_row("ours (lifetime value)", spend, [ours[c]["lifetime_value"] for c in customers]),

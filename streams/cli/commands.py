@@ -175,11 +175,14 @@ async def simulate(self, population_kind, customers, days, seed, limit, out, tru
            help="Folder for outputs.jsonl, scores.jsonl, served.jsonl and metrics.json."),
     option("--partitions", type=int, default=1, show_default=True,
            help="Partitions of the live topics whose order this file records."),
+    option("--version-every", type=click.IntRange(min=1), default=None,
+           help="Score as workers following a learner do (LOYALTY_MODELS_FROM=learners): a new model version "
+                "every N examples, learned inline (default: the worker learns as it goes)."),
 )
-async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
+async def replay(self, events_file: str, out_dir: str, partitions: int, version_every: int | None) -> None:
     """Drive the live pipeline's core over a JSONL event file, in file order, without Kafka or Redis."""
     # Replay runs its own event loop; Faust's is already running here, so it gets a thread.
-    counts, customers, report = await asyncio.to_thread(_replay, events_file, Path(out_dir), partitions)
+    counts, customers, report = await asyncio.to_thread(_replay, events_file, Path(out_dir), partitions, version_every)
     print(render_report(report))
     self.say(
         f"replay: {counts.records} records, {counts.processed} processed, {counts.dead_lettered} dead-lettered, "
@@ -203,9 +206,12 @@ async def replay(self, events_file: str, out_dir: str, partitions: int) -> None:
     option("--time-col", default=None, help="The date or time column (default: date, time, occurred_at, ...)."),
     option("--amount-col", default=None, help="The amount column (default: amount, total, dollar_value, ...)."),
     option("--quantity-col", default=None, help="The quantity column, if any (default: quantity, qty, ...)."),
+    option("--version-every", type=click.IntRange(min=1), default=None,
+           help="Score as workers following a learner do (LOYALTY_MODELS_FROM=learners): a new model version "
+                "every N examples, learned inline (default: the worker learns as it goes)."),
 )
 async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, out_file: str,
-                   no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col) -> None:
+                   no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col, version_every) -> None:
     """Our models against recency, frequency and BG/NBD + Gamma-Gamma on a purchase history: replay what is
     before the cutoff through the worker's core, score every customer as of the cutoff, judge by what followed."""
     from sim import backtest as bt
@@ -225,7 +231,7 @@ async def backtest(self, history: str, cutoff: str, horizon: float, propensity_d
     result = await asyncio.to_thread(
         bt.backtest, transactions, at, horizon, propensity_days, not no_baselines,
         lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
-        oracle,
+        oracle, version_every,
     )
     if bar:
         bar[0].close()
@@ -234,7 +240,7 @@ async def backtest(self, history: str, cutoff: str, horizon: float, propensity_d
     self.say(f"backtest: figures written to {out_file}")
 
 
-def _replay(events_file: str, out: Path, partitions: int):
+def _replay(events_file: str, out: Path, partitions: int, version_every: int | None = None):
     from core.replay import Replay
 
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +252,8 @@ def _replay(events_file: str, out: Path, partitions: int):
             outputs.write(json.dumps({"topic": topic, "key": key.decode() if key else None,
                                       "value": value.model_dump(mode="json")}) + "\n")
 
-        run = Replay(engine, partitions=partitions, emit=emit, policy=settings.contact_policy())
+        run = Replay(engine, partitions=partitions, emit=emit, policy=settings.contact_policy(),
+                     version_every=version_every)
         bar = ProgressBar(total, file=sys.stderr)
         counts = run.run(population.read_jsonl(events_file), progress=bar.update)
         run.finish()
@@ -260,7 +267,8 @@ def _replay(events_file: str, out: Path, partitions: int):
     report = engine.models.report()
     summary = {"records": counts.records, "processed": counts.processed, "dead_lettered": counts.dead_lettered,
                "assignments": counts.assignments, "customers": len(run.states), "examples_learned":
-               counts.examples_learned, "watermark": engine.watermark, "models": report}
+               counts.examples_learned, "watermark": engine.watermark, "models": report,
+               "model_versions": None if run.learner is None else run.learner.version}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     return counts, len(run.states), report
 

@@ -115,3 +115,32 @@ def test_a_scorer_learns_nothing_and_scores_with_the_version_it_adopts():
     assert versions["churn"] == f"{learner.suite.churn.version}@all.v1"
     assert versions["next_best_offer"].endswith("@all.v1") and "@" not in versions["rfm"]
     assert scorer.rfm is rfm_before and scorer.report()["upsell"]["version"].endswith("@all.v1")
+
+
+def _versioned_replay(every, customers=40, days=120):
+    from core import LoyaltyEngine, load_catalog
+    from core.replay import Replay
+    from sim.population import generate, topic_of
+
+    engine, out = LoyaltyEngine(load_catalog()), []
+    replay = Replay(engine, partitions=2, emit=lambda t, k, v: out.append((t, k, v)), version_every=every)
+    _, events = generate(customers=customers, days=days, seed=9)
+    replay.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in events)
+    replay.finish()
+    return engine, replay, out
+
+
+def test_replay_with_an_inline_learner_scores_with_its_versions_at_a_fixed_cadence():
+    """Replay of LOYALTY_MODELS_FROM=learners: the versions come at a rule of the stream, the same every run."""
+    engine, replay, out = _versioned_replay(300)
+    learner = replay.learner
+    labels = [v for t, _, v in out if t == "labels"]
+    assert sum(learner.learned.values()) == len(labels) == replay.counts.examples_learned > 900
+    assert learner.version >= len(labels) // 300 and learner.pending == 0
+    probes = [v.features for v in labels if v.model != "process"][-30:]
+    assert _probe(engine.models, probes) == _probe(learner.suite, probes)  # the last version: all it learned
+    assert engine.models.versions()["churn"] == f"{learner.suite.churn.version}@all.v{learner.version}"
+    stamps = {v for t, _, a in out if t == "offer-assignments" for v in a.model_versions.values()}
+    assert {s.rsplit("@", 1)[1] for s in stamps if "@" in s} >= {"all.v1", "all.v2"}
+    _, again, out_again = _versioned_replay(300)
+    assert [(t, k, v.model_dump_json()) for t, k, v in out] == [(t, k, v.model_dump_json()) for t, k, v in out_again]
