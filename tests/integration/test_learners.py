@@ -76,3 +76,32 @@ def test_two_workers_score_with_the_learners_version_and_stamp_it_on_their_offer
     second = [o for o in offers if o.issued_at.timestamp() > events[half - 1].ts]
     assert second, "no offer in the second half"
     assert all(v.endswith(stamp) for o in second for v in o.model_versions.values()), second[0].model_versions
+
+
+def test_the_learner_command_follows_the_labels_until_interrupted(settings, start_worker, tmp_path):
+    """`loyalty learner` without --until-end: versions every second while it follows, a report at Ctrl-C."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    worker = start_worker(env=LEARNERS)
+    events = list(generate(customers=20, days=60, seed=3)[1])
+    _publish(settings, events)
+    _handled([worker], len(events))
+    sent_before = worker.health()["counters"]["labels_out"]
+    learner = subprocess.Popen([sys.executable, "-m", "streams.cli", "learner", "--every-seconds", "1"],
+                               env=worker.env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        health = worker.wait_for(lambda h: h["model_source"]["version"] is not None, timeout=90,
+                                 what="the worker on the learner's first version")
+    finally:
+        learner.send_signal(signal.SIGINT)
+        out, err = learner.communicate(timeout=60)
+    assert learner.returncode == 0, err
+    assert "following" in err and "version 1 published" in err
+    report = json.loads(out)
+    # everything sent before it started, and nothing that was not sent (sweeps may still resolve a few)
+    assert 0 < sent_before <= report["examples_learned"] <= worker.health()["counters"]["labels_out"]
+    assert report["versions_published"] >= 1 and health["model_source"]["learner"] == "all"
