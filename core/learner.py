@@ -101,8 +101,7 @@ class Learner:
         except ValidationError:
             self.invalid += 1
             return False
-        if self.models is not None and record.model not in self.models and not (
-                record.model == "process" and self.models & PROCESS_READERS):
+        if not self._wants(record.model):
             return False
         digest = _digest(record.example_id)
         if digest in self.seen:
@@ -112,28 +111,36 @@ class Learner:
         self._order.append(digest)
         if len(self._order) > SEEN_KEEP:
             self.seen.discard(self._order.popleft())
-        self.suite.learn([example_of(record)])
-        self.learned[record.model] += 1
-        self.pending += 1
-        if self.watermark is None or record.resolved_at > self.watermark:
-            self.watermark = record.resolved_at
+        self._learn(example_of(record), record.resolved_at)
         return True
 
     def learn(self, examples) -> int:
         """Examples as the engine made them, for replay's inline learner: nothing to decode, no copies to skip."""
         n = 0
         for example in examples:
-            if self.models is not None and example.task not in self.models and not (
-                    example.task == "process" and self.models & PROCESS_READERS):
-                continue
-            self.suite.learn([example])
-            self.learned[example.task] += 1
-            resolved = datetime.fromtimestamp(example.resolved_at, tz=timezone.utc)
-            if self.watermark is None or resolved > self.watermark:
-                self.watermark = resolved
-            n += 1
-        self.pending += n
+            if self._wants(example.task):
+                self._learn(example, datetime.fromtimestamp(example.resolved_at, tz=timezone.utc))
+                n += 1
         return n
+
+    def _wants(self, model: str) -> bool:
+        """Whether this learner learns `model`'s records: the process's too when a model on it is learned."""
+        if self.models is None or model in self.models:
+            return True
+        return model == "process" and bool(self.models & PROCESS_READERS)
+
+    def _learn(self, example, resolved_at: datetime) -> None:
+        self.suite.learn([example])
+        self.learned[example.task] += 1
+        self.pending += 1
+        if self.watermark is None or resolved_at > self.watermark:
+            self.watermark = resolved_at
+
+    def next_version(self) -> int:
+        """Count a version as published: what was pending is in it."""
+        self.version += 1
+        self.pending = 0
+        return self.version
 
     def due(self, cadence: Cadence, seconds_since_first_pending: float) -> bool:
         """Whether `cadence` asks for a version now."""
@@ -148,8 +155,7 @@ class Learner:
             "watermark": self.watermark,
         }
         payload = zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 6)
-        self.version += 1
-        self.pending = 0
+        self.next_version()
         versions = self.suite.versions()
         names = sorted(self.models) if self.models else sorted(self.suite.learners)
         return ModelVersionRecord(

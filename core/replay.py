@@ -98,10 +98,8 @@ class Replay:
     def _adopt(self) -> None:
         """The learner publishes a version and the engine swaps it in (a copy: the learner goes on)."""
         learner = self.learner
-        learner.version += 1
-        learner.pending = 0
         suite = pickle.loads(pickle.dumps(learner.suite, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own
-        self.engine.models.adopt(suite, f"{learner.name}.v{learner.version}")
+        self.engine.models.adopt(suite, f"{learner.name}.v{learner.next_version()}")
 
     def _send(self, result: Result, source: Source | None = None) -> None:
         """Send what the live agents send, in the same order (`Result.outputs`); serve the scores."""

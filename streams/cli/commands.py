@@ -169,15 +169,20 @@ async def simulate(self, population_kind, customers, days, seed, limit, out, tru
     self.say(f"simulate: {sum(counts.values())} events of {customers} customers {dict(counts)} {where}")
 
 
+# Replay and backtest: score as workers that follow a learner's versions do.
+VERSION_EVERY = option(
+    "--version-every", type=click.IntRange(min=1), default=None,
+    help="Score as workers following a learner do (LOYALTY_MODELS_FROM=learners): a new model version "
+         "every N examples, learned inline (default: the worker learns as it goes).")
+
+
 @app.command(
     argument("events_file", type=click.Path(exists=True, dir_okay=False)),
     option("--out", "out_dir", type=click.Path(file_okay=False), default="replay-out", show_default=True,
            help="Folder for outputs.jsonl, scores.jsonl, served.jsonl and metrics.json."),
     option("--partitions", type=int, default=1, show_default=True,
            help="Partitions of the live topics whose order this file records."),
-    option("--version-every", type=click.IntRange(min=1), default=None,
-           help="Score as workers following a learner do (LOYALTY_MODELS_FROM=learners): a new model version "
-                "every N examples, learned inline (default: the worker learns as it goes)."),
+    VERSION_EVERY,
 )
 async def replay(self, events_file: str, out_dir: str, partitions: int, version_every: int | None) -> None:
     """Drive the live pipeline's core over a JSONL event file, in file order, without Kafka or Redis."""
@@ -206,9 +211,7 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
     option("--time-col", default=None, help="The date or time column (default: date, time, occurred_at, ...)."),
     option("--amount-col", default=None, help="The amount column (default: amount, total, dollar_value, ...)."),
     option("--quantity-col", default=None, help="The quantity column, if any (default: quantity, qty, ...)."),
-    option("--version-every", type=click.IntRange(min=1), default=None,
-           help="Score as workers following a learner do (LOYALTY_MODELS_FROM=learners): a new model version "
-                "every N examples, learned inline (default: the worker learns as it goes)."),
+    VERSION_EVERY,
 )
 async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, out_file: str,
                    no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col, version_every) -> None:
@@ -363,7 +366,7 @@ async def learner(self, model_names: str, from_beginning: bool, until_end: bool,
         if latest is not None and not from_beginning:
             learn = Learner.resume(latest, keys)
             say(f"learner {learn.name}: resuming from version {latest.version} "
-                     f"({latest.examples_learned} examples, labels offsets {latest.labels_offsets})")
+                f"({latest.examples_learned} examples, labels offsets {latest.labels_offsets})")
         elif latest is not None:
             learn.version = latest.version  # fresh models, but the version numbers go on
         run = LabelsLearner(settings, learn, Cadence(every_examples, every_seconds), keys[0], say=say)

@@ -39,6 +39,22 @@ def _partitions(consumer: Consumer, name: str) -> list[int]:
     return sorted(topic.partitions)
 
 
+def _ends(consumer: Consumer, name: str, partitions: list[int]) -> dict[int, int]:
+    """Each partition's end now: the offset the next record written to it will get."""
+    return {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in partitions}
+
+
+def _at_end(message, name: str, ends: dict[int, int]) -> bool:
+    """Whether `message` (a record, or the end-of-partition event) is the last before its partition's end.
+
+    Raises `RuntimeError` for any other error.
+    """
+    if message.error() and message.error().code() != KafkaError._PARTITION_EOF:
+        raise RuntimeError(f"{name}: {message.error()}")
+    offset = message.offset()
+    return (offset if message.error() else offset + 1) >= ends[message.partition()]
+
+
 def latest_version(settings: Settings, learner: str, timeout: float = 60.0) -> ModelVersionRecord | None:
     """The newest version `learner` published on `models` (None if none), read to the topic's current end.
 
@@ -48,7 +64,7 @@ def latest_version(settings: Settings, learner: str, timeout: float = 60.0) -> M
     consumer = _consumer(settings)
     try:
         partitions = _partitions(consumer, name)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in partitions}
+        ends = _ends(consumer, name, partitions)
         todo = {p for p in partitions if ends[p] > 0}
         consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions])
         latest, deadline = None, time.monotonic() + timeout
@@ -58,18 +74,17 @@ def latest_version(settings: Settings, learner: str, timeout: float = 60.0) -> M
             message = consumer.poll(0.5)
             if message is None:
                 continue
-            if message.error() and message.error().code() != KafkaError._PARTITION_EOF:
-                raise RuntimeError(f"{name}: {message.error()}")
-            partition, offset = message.partition(), message.offset()
-            if not message.error() and offset < ends[partition] and message.key() == learner.encode():
+            done = _at_end(message, name, ends)
+            ours = message.key() == learner.encode()
+            if not message.error() and ours and message.offset() < ends[message.partition()]:
                 try:
                     record = ModelVersionRecord.model_validate_json(message.value() or b"")
                 except ValidationError:
                     record = None
                 if record is not None and (latest is None or record.version > latest.version):
                     latest = record
-            if (offset if message.error() else offset + 1) >= ends[partition]:
-                todo.discard(partition)
+            if done:
+                todo.discard(message.partition())
         return latest
     finally:
         consumer.close()
@@ -122,7 +137,7 @@ class LabelsLearner:
         try:
             partitions = _partitions(consumer, name)
             start = {p: self.learner.offsets.get(p, 0) for p in partitions}
-            ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in partitions}
+            ends = _ends(consumer, name, partitions)
             todo = {p for p in partitions if start[p] < ends[p]}
             consumer.assign([TopicPartition(name, p, start[p] if start[p] else OFFSET_BEGINNING) for p in partitions])
             deadline = time.monotonic() + timeout
@@ -143,8 +158,7 @@ class LabelsLearner:
                 self._producer.flush(30)
 
     def _take(self, message, name: str, ends: dict[int, int], todo: set[int], until_end: bool) -> None:
-        if message.error() and message.error().code() != KafkaError._PARTITION_EOF:
-            raise RuntimeError(f"{name}: {message.error()}")
+        done = _at_end(message, name, ends)
         partition, offset = message.partition(), message.offset()
         if not message.error():
             if until_end and offset >= ends[partition]:
@@ -153,7 +167,7 @@ class LabelsLearner:
             self.read += 1
             if learned and self._first_pending is None:
                 self._first_pending = time.monotonic()
-        if (offset if message.error() else offset + 1) >= ends[partition]:
+        if done:
             todo.discard(partition)
 
     def _waited(self) -> float:
