@@ -87,8 +87,9 @@ async def handle_batch(batch) -> None:
     states.write_back()
     await _serve(served)
     outbox.serve()
-    for tp, offset in in_order.take_seeks().items():
-        await app.consumer.seek(tp, offset)
+    seeks = in_order.take_seeks()
+    if seeks:  # in the consumer's thread: Faust's `seek` calls aiokafka from this one, across threads
+        await app.consumer.seek_wait(seeks)
     elapsed = time.perf_counter() - started
     for topic in handled:
         if KIND_OF[topic] != "ticks":

@@ -68,9 +68,10 @@ async def _read_again_what_was_dropped() -> None:
     if not ready["value"]:
         return
     assignment = app.consumer.assignment()
-    for tp, offset in in_order.stalled(app.consumer._read_offset, after=5.0).items():
-        if tp in assignment:
-            await app.consumer.seek(tp, offset)
+    seeks = {tp: offset for tp, offset in in_order.stalled(app.consumer._read_offset, after=5.0).items()
+             if tp in assignment}
+    if seeks:
+        await app.consumer.seek_wait(seeks)
 
 
 @app.timer(interval=settings.snapshot_interval_seconds)
