@@ -63,6 +63,8 @@ async def handle_batch(batch) -> None:
             continue
         handled.append(message.topic)
         kind = KIND_OF[message.topic]
+        if versions is not None:
+            versions.scoring(kind, message.partition, message.offset)
         if kind != "ticks":
             counters.events_in[message.topic] += 1
             result = (refuse_headers(kind, message.headers)

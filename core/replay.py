@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from core.engine import LoyaltyEngine
@@ -22,6 +22,7 @@ from core.outputs import Source
 from core.partitioning import partition_of
 from core.processing import MODELS, Processor, Result
 from core.state import CustomerState
+from models.suite import ModelSuite
 from schemas.scores import CustomerScores
 
 Emit = Callable[[str, bytes | None, object], None]
@@ -46,6 +47,7 @@ class Replay:
         limits: Limits | None = None,
         policy: ContactPolicy | None = None,
         version_every: int | None = None,
+        versions: Mapping[tuple[str, int, int], tuple[str, ModelSuite]] | None = None,
     ) -> None:
         self.engine = engine
         # LOYALTY_MODELS_FROM=learners, replayed: the engine learns nothing; a learner inline learns
@@ -58,6 +60,15 @@ class Replay:
                 raise ValueError(f"version_every must be >= 1, got {version_every}")
             self.learner = Learner(copy.deepcopy(engine.models))
             engine.models.frozen = True
+        # Or the versions a live worker swapped in, where it did: by the (topic, partition, offset)
+        # of the first record each scored (its `/models/` `model_swaps`), each a source name and its
+        # models. Offsets are counted per topic and partition from 0, as on the live run's fresh topics.
+        self.versions = dict(versions or {})
+        if self.versions:
+            if version_every is not None:
+                raise ValueError("version_every or versions, not both")
+            engine.models.frozen = True
+        self._offsets: dict[tuple[str, int], int] = {}
         self.partitions = partitions
         self.states: dict[str, CustomerState] = {}
         self.served: dict[str, dict[str, str]] = {}  # the Redis serving copy's twin
@@ -79,6 +90,12 @@ class Replay:
         counts.records += 1
         counts.by_topic[topic] = counts.by_topic.get(topic, 0) + 1
         partition = partition_of(key, self.partitions) if key else 0
+        if self.versions:
+            at = self._offsets.get((topic, partition), 0)
+            self._offsets[(topic, partition)] = at + 1
+            swap = self.versions.get((topic, partition, at))
+            if swap is not None:
+                self.engine.models.adopt(swap[1], swap[0])
         if topic in MODELS:
             result = await self.processor.process(topic, key, value)
         else:

@@ -10,7 +10,8 @@ from core import statecodec
 from streams.app import app
 from streams.collector import collect_all, collect_by_generations, collect_young_only, young_only
 from streams.logs import drop_spinner
-from streams.runtime import catalog, engine, in_order, outbox, processor, settings, snapshots, states, versions
+from streams.runtime import (catalog, engine, in_order, learner_here, outbox, processor, settings, snapshots, states,
+                             versions)
 from streams.kafka.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
@@ -42,6 +43,8 @@ async def _after_recovery(sender, **kwargs) -> None:
             await asyncio.to_thread(versions.bootstrap)
             versions.start()
             log.info("models: %s", versions.status())
+        if learner_here is not None:
+            learner_here.start()
     states.forget()  # decoded states of partitions that may have been another worker's
     started = time.monotonic()
     indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
@@ -95,6 +98,8 @@ async def _save_at_shutdown(sender, **kwargs) -> None:
     if ready["restored"]:
         await _save("shutdown")
         catalog.stop()
+        if learner_here is not None:  # first: it publishes what it learned since its last version
+            await asyncio.to_thread(learner_here.stop)
         if versions is not None:
             versions.stop()
 

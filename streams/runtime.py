@@ -15,6 +15,7 @@ from streams.redis.scores import RedisScoreStore
 from streams.settings import get_settings
 from streams.redis.snapshots import ModelSnapshots
 from streams.kafka.tables import BatchStates
+from streams.kafka.learning import InWorkerLearner
 from streams.kafka.versions import ModelFollower
 
 settings = get_settings()
@@ -34,3 +35,7 @@ in_order = InOrder(settings.topic(name) for name in (*CUSTOMER_EVENTS, "ticks"))
 snapshots = ModelSnapshots(settings.redis_url, settings.app_id, settings.snapshot_keys())
 # With LOYALTY_MODELS_FROM=learners, the versions a `loyalty learner` publishes (None: the worker learns).
 versions = ModelFollower(settings, engine) if settings.models_from == "learners" else None
+# With LOYALTY_LEARNER_IN_WORKER, the learner too, in whichever worker holds its lease (None: elsewhere).
+learner_here = InWorkerLearner(
+    settings, lambda: LoyaltyEngine(file_catalog, config=settings.engine_config()).models
+) if settings.learner_in_worker else None

@@ -131,6 +131,15 @@ class Settings(BaseSettings):
                                       "versions a `loyalty learner` publishes to the models topic."
     )
     models_learner: str = Field(default="all", description="Which learner's versions to follow (its name).")
+    # For small deployments: the workers run the learner themselves, one of them at a time.
+    learner_in_worker: bool = Field(
+        default=False, description="With models_from 'learners': one worker of the group also runs the learner "
+                                   "of every model (the others take over when it leaves)."
+    )
+    learner_every_examples: int = Field(default=1000, ge=1, description="In-worker learner: a version after this "
+                                                                         "many new examples...")
+    learner_every_seconds: float = Field(default=60.0, gt=0, description="...or this long after the first "
+                                                                         "unpublished one.")
     sweep_interval_seconds: float = Field(
         default=2.0, ge=0, description="How often each of a worker's partitions is swept by a tick (0: only on records)."
     )
@@ -214,6 +223,13 @@ class Settings(BaseSettings):
             raise ValueError("LOYALTY_SNAPSHOT_KEY must be set in production")
         if self.environment == "production" and self.api_token.get_secret_value() == DEV_API_TOKEN:
             raise ValueError("LOYALTY_API_TOKEN must be set in production")
+        return self
+
+    @model_validator(mode="after")
+    def _learner_in_worker_scores_its_versions(self) -> Settings:
+        if self.learner_in_worker and (self.models_from != "learners" or self.models_learner != "all"):
+            raise ValueError("LOYALTY_LEARNER_IN_WORKER needs LOYALTY_MODELS_FROM=learners "
+                             "(and LOYALTY_MODELS_LEARNER=all, the learner it runs)")
         return self
 
     @model_validator(mode="after")

@@ -348,9 +348,9 @@ async def learner(self, model_names: str, from_beginning: bool, until_end: bool,
     def say(line: str) -> None:  # progress on stderr: stdout is the JSON report
         print(line, file=sys.stderr, flush=True)
 
-    from core.learner import Cadence, Learner, learner_name
+    from core.learner import Cadence
     from models.snapshot import SnapshotRejected
-    from streams.kafka.learning import LabelsLearner, latest_version
+    from streams.kafka.learning import LabelsLearner, resume_or_start
 
     suite = LoyaltyEngine(load_catalog(settings.catalog_file), config=settings.engine_config()).models
     names = tuple(n.strip() for n in model_names.split(",") if n.strip())
@@ -361,14 +361,7 @@ async def learner(self, model_names: str, from_beginning: bool, until_end: bool,
     ensure_topics(settings)
     keys = settings.snapshot_keys()
     try:
-        latest = await asyncio.to_thread(latest_version, settings, learner_name(names or None), timeout)
-        learn = Learner(suite, names or None)
-        if latest is not None and not from_beginning:
-            learn = Learner.resume(latest, keys)
-            say(f"learner {learn.name}: resuming from version {latest.version} "
-                f"({latest.examples_learned} examples, labels offsets {latest.labels_offsets})")
-        elif latest is not None:
-            learn.version = latest.version  # fresh models, but the version numbers go on
+        learn = await asyncio.to_thread(resume_or_start, settings, suite, names or None, from_beginning, timeout, say)
         run = LabelsLearner(settings, learn, Cadence(every_examples, every_seconds), keys[0], say=say)
         stop = threading.Event()
         if not until_end:

@@ -9,6 +9,7 @@ consumer group: the offsets live in the versions, with the models they produced.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -17,7 +18,8 @@ from typing import Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import ValidationError
 
-from core.learner import Cadence, Learner
+from core.learner import Cadence, Learner, learner_name
+from models.suite import ModelSuite
 from schemas.models import ModelVersionRecord
 from streams.kafka.admin import MODEL_VERSION_BYTES
 from streams.settings import Settings
@@ -88,6 +90,25 @@ def latest_version(settings: Settings, learner: str, timeout: float = 60.0) -> M
         return latest
     finally:
         consumer.close()
+
+
+def resume_or_start(settings: Settings, suite: ModelSuite, models: tuple[str, ...] | None = None,
+                    from_beginning: bool = False, timeout: float = 60.0,
+                    say: Callable[[str], None] = lambda line: None) -> Learner:
+    """The learner of `models` (all by default): from its latest published version, or fresh `suite`.
+
+    With `from_beginning` the models are fresh but the version numbers go on after the latest.
+    Raises `SnapshotRejected` if the latest version's signature does not verify.
+    """
+    latest = latest_version(settings, learner_name(models), timeout)
+    learner = Learner(suite, models)
+    if latest is not None and not from_beginning:
+        learner = Learner.resume(latest, settings.snapshot_keys())
+        say(f"learner {learner.name}: resuming from version {latest.version} "
+            f"({latest.examples_learned} examples, labels offsets {latest.labels_offsets})")
+    elif latest is not None:
+        learner.version = latest.version
+    return learner
 
 
 class LabelsLearner:
@@ -172,3 +193,94 @@ class LabelsLearner:
 
     def _waited(self) -> float:
         return 0.0 if self._first_pending is None else time.monotonic() - self._first_pending
+
+
+log = logging.getLogger("loyalty.learner")
+
+
+class InWorkerLearner:
+    """The learner of every model, run by one worker of the group at a time (`LOYALTY_LEARNER_IN_WORKER`).
+
+    Each worker joins a consumer group of its own for the one-partition `models` topic: the
+    member the group gives that partition runs the learner in a thread, the others wait. When
+    the partition moves (a worker leaves, dies, or joins), the holder stops its learner and
+    publishes what it learned before the group hands the partition on (the eager protocol:
+    every member gives up its partitions before any is assigned again), and the next holder
+    resumes from the latest version. A holder that stalls for longer than the session timeout
+    without dying could overlap with the next: run `loyalty learner` apart where that matters.
+    """
+
+    def __init__(self, settings: Settings, suite: Callable[[], ModelSuite]) -> None:
+        self.settings, self.suite = settings, suite
+        self.running: LabelsLearner | None = None
+        self.runs = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._learning: tuple[threading.Thread, threading.Event] | None = None
+        self._thread: threading.Thread | None = None
+
+    def status(self) -> dict:
+        run = self.running
+        return {"here": run is not None, "runs": self.runs, "last_error": self.last_error,
+                "version": None if run is None else run.learner.version,
+                "versions_published": None if run is None else len(run.published)}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._hold, name="learner-lease", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _hold(self) -> None:
+        consumer = Consumer({
+            **self.settings.kafka_client_config(),
+            "group.id": f"{self.settings.app_id}-learner",
+            "enable.auto.commit": False,
+            "partition.assignment.strategy": "range",  # eager: the old holder stops before the next starts
+            "session.timeout.ms": int(self.settings.session_timeout_seconds * 1000),
+        })
+        consumer.subscribe([self.settings.topic("models")], on_assign=self._assigned,
+                           on_revoke=self._revoked, on_lost=self._revoked)
+        try:
+            while not self._stop.is_set():
+                consumer.poll(0.5)  # the versions read here are the follower's business
+        finally:
+            self._halt()
+            consumer.close()
+
+    def _assigned(self, consumer, partitions) -> None:
+        if partitions and self._learning is None:
+            stop = threading.Event()
+            thread = threading.Thread(target=self._learn, args=(stop,), name="learner", daemon=True)
+            self._learning = (thread, stop)
+            thread.start()
+
+    def _revoked(self, consumer, partitions) -> None:
+        if partitions:
+            self._halt()
+
+    def _halt(self) -> None:
+        if self._learning is not None:
+            thread, stop = self._learning
+            stop.set()
+            thread.join(timeout=120)
+            self._learning = None
+
+    def _learn(self, stop: threading.Event) -> None:
+        settings = self.settings
+        try:
+            learner = resume_or_start(settings, self.suite(), say=log.info)
+            run = LabelsLearner(settings, learner, Cadence(settings.learner_every_examples,
+                                                           settings.learner_every_seconds),
+                                settings.snapshot_keys()[0], say=log.info)
+            self.running, self.runs = run, self.runs + 1
+            log.info("learner %s runs in this worker", learner.name)
+            run.run(until_end=False, stop=stop)
+        except Exception as error:  # noqa: BLE001 - said in /health/; the next assignment tries again
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.exception("in-worker learner stopped")
+        finally:
+            self.running = None

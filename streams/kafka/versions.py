@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import deque
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
@@ -26,6 +27,8 @@ from streams.kafka.follow import Follower
 from streams.settings import Settings
 
 log = logging.getLogger("loyalty.versions")
+
+SWAPS_KEPT = 1000
 
 
 class ModelFollower(Follower):
@@ -41,6 +44,9 @@ class ModelFollower(Follower):
         self.last_error: str | None = None
         self._staged: tuple[ModelVersionRecord, Learner] | None = None
         self._seen = 0  # the highest version number read, staged or not
+        # Where each version came in: the first record it scored, for replay to swap at the same points.
+        self.swaps: deque[dict] = deque(maxlen=SWAPS_KEPT)
+        self._unplaced: ModelVersionRecord | None = None
         self._lock = threading.Lock()
 
     def status(self) -> dict:
@@ -83,10 +89,17 @@ class ModelFollower(Follower):
             record, learner = self._staged
             self._staged = None
         self.engine.models.adopt(learner.suite, f"{record.learner}.v{record.version}")
-        self.current = record
+        self.current = self._unplaced = record
         log.info("scoring with model version %s.v%d (%d examples, labels up to %s)", record.learner, record.version,
                  record.examples_learned, record.watermark)
         return True
+
+    def scoring(self, topic: str, partition: int, offset: int) -> None:
+        """The agent is about to process this record: the first with a newly swapped version is its point."""
+        if self._unplaced is not None:
+            self.swaps.append({"version": self._unplaced.version, "learner": self._unplaced.learner,
+                               "topic": topic, "partition": partition, "offset": offset})
+            self._unplaced = None
 
     def _take(self, message) -> None:
         if message.key() != self.learner.encode() or message.value() is None:

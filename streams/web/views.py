@@ -6,7 +6,7 @@ from streams.kafka import topics
 from streams.app import app
 from streams.lifecycle import ready
 from streams.web.metrics import consumer_lag, render
-from streams.runtime import catalog, counters, engine, in_order, snapshots, versions
+from streams.runtime import catalog, counters, engine, in_order, learner_here, snapshots, versions
 
 
 @app.page("/api/loyalty/v1/health/")
@@ -39,6 +39,8 @@ async def models(web, request):
             "watermark": engine.watermark,
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "model_source": _model_source(),
+            # With learners: where each version came in (the first record it scored), the last 1,000.
+            "model_swaps": [] if versions is None else list(versions.swaps),
             "models": engine.models.report(),
         }
     )
@@ -46,7 +48,9 @@ async def models(web, request):
 
 def _model_source() -> dict:
     """Who learns the models this worker scores with: itself, or the learners (and which version)."""
-    return {"from": "worker"} if versions is None else versions.status()
+    if versions is None:
+        return {"from": "worker"}
+    return {**versions.status(), **({"learner_here": learner_here.status()} if learner_here is not None else {})}
 
 
 @app.page("/metrics")

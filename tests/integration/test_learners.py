@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core import LoyaltyEngine, load_catalog
@@ -105,3 +107,46 @@ def test_the_learner_command_follows_the_labels_until_interrupted(settings, star
     # everything sent before it started, and nothing that was not sent (sweeps may still resolve a few)
     assert 0 < sent_before <= report["examples_learned"] <= worker.health()["counters"]["labels_out"]
     assert report["versions_published"] >= 1 and health["model_source"]["learner"] == "all"
+
+
+def test_the_workers_run_the_learner_one_at_a_time_and_the_next_takes_over_when_its_holder_dies(
+        settings, start_worker):
+    """`LOYALTY_LEARNER_IN_WORKER`: one worker of the group learns; when it dies another resumes, nothing lost.
+
+    The holder most likely dies with labels it learned but had not published yet (its cadence
+    is 400 examples, or 15 seconds): the next holder learns them again from the latest version on.
+    """
+    from schemas.labels import LabeledExampleRecord
+    from schemas.models import ModelVersionRecord
+
+    env = {**LEARNERS, "LOYALTY_LEARNER_IN_WORKER": "true", "LOYALTY_LEARNER_EVERY_EXAMPLES": "400",
+           "LOYALTY_LEARNER_EVERY_SECONDS": "15", "LOYALTY_SESSION_TIMEOUT_SECONDS": "6"}
+    workers = [start_worker(env=env), start_worker(env=env)]
+    events = list(generate(customers=60, days=150, seed=8)[1])
+    _publish(settings, events)
+    _handled(workers, len(events))
+    sent = -1
+    while sent != sum(w.health()["counters"]["labels_out"] for w in workers):  # until no tick resolves more
+        sent = sum(w.health()["counters"]["labels_out"] for w in workers)
+        time.sleep(2.0)
+
+    def one_learns(_) -> bool:
+        sources = [w.health()["model_source"] for w in workers]
+        return (sum(s["learner_here"]["here"] for s in sources) == 1 and sources[0]["version"] is not None
+                and sources[0]["version"] == sources[1]["version"])
+    workers[0].wait_for(one_learns, timeout=60, what="one worker learning, both on its version")
+    holder, other = sorted(workers, key=lambda w: not w.health()["model_source"]["learner_here"]["here"])
+    before = holder.health()["model_source"]
+    holder.kill()
+    print(f"\nholder killed at version {before['version']} ({before['examples_learned']} of {sent} examples)")
+
+    other.wait_for(lambda h: h["model_source"]["learner_here"]["here"], timeout=60, what="the learner taken over")
+    records = read_topic(settings, "labels", expect=sent, idle=1.0)
+    distinct = len({LabeledExampleRecord.model_validate_json(r.value()).example_id for r in records})
+    health = other.wait_for(lambda h: h["model_source"]["examples_learned"] == distinct, timeout=60,
+                            what=f"a version with all {distinct} examples")
+    assert health["model_source"]["version"] > before["version"]  # it went on from the dead holder's versions
+    # one learner at a time: the versions on the topic only ever go up
+    numbers = [ModelVersionRecord.model_validate_json(r.value()).version
+               for r in read_topic(settings, "models", expect=1, idle=1.0)]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == health["model_source"]["version"]

@@ -178,3 +178,67 @@ def test_a_learner_publishes_versions_and_a_restart_from_any_of_them_ends_with_t
     report = json.loads(done.stdout)
     assert (report["records_read"], report["versions_published"], report["version"]) == (0, 0, 3)
     assert report["examples_learned"] == total
+
+
+def test_replay_swapping_the_live_workers_versions_where_it_did_gives_its_assignments_and_scores(
+        settings, start_worker):
+    """Issue 18, item 5: a scorer's run, recorded as its version sequence, replays to the same records.
+
+    A worker with `LOYALTY_MODELS_FROM=learners` scores while a learner publishes two versions
+    mid-stream; it swaps each in at a batch boundary and says where (`/models/` `model_swaps`:
+    the first record each version scored). Replay, given those versions at those records, gives
+    the same assignments, decision traces (model versions included) and served scores.
+    """
+    from core.learner import Cadence, Learner
+    from schemas.models import ModelVersionRecord
+    from streams.kafka.learning import LabelsLearner
+
+    one = settings.model_copy(update={"partitions": 1})
+    worker = start_worker(one, env={**NO_TICKS, "LOYALTY_MODELS_FROM": "learners"})
+    events = list(generate(customers=25, days=75, seed=8)[1])
+    runs, i = [], 0  # runs of one topic, each consumed before the next (one partition: one order)
+    while i < len(events):
+        j = i
+        while j < len(events) and topic_of(events[j]) == topic_of(events[i]):
+            j += 1
+        runs.append(events[i:j])
+        i = j
+    key = settings.snapshot_keys()[0]
+    learner = LabelsLearner(one, Learner(LoyaltyEngine(load_catalog(), config=one.engine_config()).models),
+                            Cadence(every_examples=10 ** 6, every_seconds=3600), key)
+    publisher, sent = EventPublisher(one), 0
+    for n, run in enumerate(runs):
+        for event in run:
+            publisher.publish(event)
+        sent += len(run)
+        assert publisher.flush() == 0
+        worker.wait_for(handled(sent), timeout=60, what=f"{sent} events", interval=0.01)
+        if n in (len(runs) // 3, 2 * len(runs) // 3):  # a version, which the next batch swaps in
+            learner.run(until_end=True, timeout=60)
+            time.sleep(1.0)  # the follower stages it; whichever batch comes next swaps it in, and says so
+    swaps = worker.get("/api/loyalty/v1/models/")["model_swaps"]
+    assert [s["version"] for s in swaps] == [1, 2], swaps
+
+    records = {r.version: r for r in (ModelVersionRecord.model_validate_json(m.value())
+                                      for m in read_topic(one, "models", expect=2, idle=1.0))}
+    keys = one.snapshot_keys()
+    schedule = {(s["topic"], s["partition"], s["offset"]): (f"{s['learner']}.v{s['version']}",
+                                                            Learner.resume(records[s["version"]], keys).suite)
+                for s in swaps}
+    outputs = []
+    replay = Replay(LoyaltyEngine(load_catalog(), config=one.engine_config()), partitions=1,
+                    emit=lambda t, k, v: outputs.append((t, v)), policy=one.contact_policy(), versions=schedule)
+    replay.run((topic_of(e), e.customer_id.encode(), encode(e)) for e in events)
+
+    replayed = [v for t, v in outputs if t == "offer-assignments"]
+    live = [OfferAssignment.model_validate_json(r.value()) for r in
+            read_topic(one, "offer-assignments", expect=len(replayed), idle=1.5)]
+    stamped = {v.rsplit("@", 1)[-1] for o in live for v in o.model_versions.values() if "@" in v}
+    assert stamped == {"all.v1", "all.v2"}, stamped  # both versions made offers
+    assert live == replayed
+    traces = [v for t, v in outputs if t == "decisions"]
+    assert [DecisionTrace.model_validate_json(r.value())
+            for r in read_topic(one, "decisions", expect=len(traces), idle=1.0)] == traces
+    client = redis.Redis.from_url(one.redis_url, decode_responses=True)
+    assert {c: client.hgetall(f"{one.app_id}:scores:{c}") for c in replay.served} == replay.served
+    print(f"\nreplay with the live version sequence = live: {len(live)} assignments, swaps {swaps}")

@@ -144,3 +144,23 @@ def test_replay_with_an_inline_learner_scores_with_its_versions_at_a_fixed_caden
     assert {s.rsplit("@", 1)[1] for s in stamps if "@" in s} >= {"all.v1", "all.v2"}
     _, again, out_again = _versioned_replay(300)
     assert [(t, k, v.model_dump_json()) for t, k, v in out] == [(t, k, v.model_dump_json()) for t, k, v in out_again]
+
+
+@pytest.mark.parametrize("values", [{"learner_in_worker": True},
+                                    {"learner_in_worker": True, "models_from": "learners", "models_learner": "churn"}])
+def test_a_worker_runs_the_learner_only_when_it_scores_with_that_learners_versions(values):
+    from pydantic import ValidationError
+
+    from streams.settings import Settings
+    with pytest.raises(ValidationError, match="LOYALTY_LEARNER_IN_WORKER needs LOYALTY_MODELS_FROM=learners"):
+        Settings(**values)
+    assert Settings(learner_in_worker=True, models_from="learners").learner_every_examples == 1000
+
+
+def test_replay_takes_a_cadence_or_a_live_runs_versions_not_both():
+    from core import LoyaltyEngine, load_catalog
+    from core.replay import Replay
+
+    engine = LoyaltyEngine(load_catalog())
+    with pytest.raises(ValueError, match="version_every or versions, not both"):
+        Replay(engine, version_every=10, versions={("purchases", 0, 0): ("all.v1", ModelSuite())})
