@@ -160,7 +160,8 @@ class LoyaltyEngine:
                 reco.learn_one({"customer_id": event.customer_id}, categories)
             state = state.evolve(reco=profile.parameters)
         state = state.with_purchase(now, event.total, categories)
-        self.models.rfm.learn_one(rfm_inputs(state.gap_days_last, state))
+        # RFM's quantiles learn every purchase: an example of its own, so a learner learns it too.
+        examples.append(LabeledExample("rfm", rfm_inputs(state.gap_days_last, state), 0.0, 0.0, None, now, now))
         self.models.learn(examples)
 
         features = customer_features(state, now)

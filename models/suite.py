@@ -19,6 +19,8 @@ CLASSIFIERS = ("churn", "propensity", "engagement", "campaign_response", "upsell
 # Models of what the customer does on their own: the system's own actions (offers sent) are
 # treatment, not evidence about the customer, so these models do not read the features that count them.
 OUTCOME_MODELS = ("churn", "propensity", "lifetime_value")
+# Examples with no prediction to grade: what the purchase process and RFM learn from each customer.
+UNGRADED = frozenset({"process", "rfm"})
 
 
 class ModelSuite:
@@ -66,10 +68,11 @@ class ModelSuite:
 
     def adopt(self, other: "ModelSuite", source: str) -> None:
         """Score with `other`'s learned models from now on: the seven learners, the purchase process
-        under three of them, the offer posterior and their quality. RFM, the recommender and the
+        under three of them, RFM, the offer posterior and their quality. The recommender and the
         labels pending stay this suite's. `source` names the version ("all.v3"): `versions` carries it.
         """
         self.learners, self.churn, self.process, self.nbo = other.learners, other.churn, other.process, other.nbo
+        self.rfm = other.rfm
         self.quality = other.quality
         self.source = source
 
@@ -80,13 +83,17 @@ class ModelSuite:
         n = 0
         for example in examples:
             if self.frozen:  # a learner learns it, from the labels topic
-                if example.task != "process":
+                if example.task not in UNGRADED:
                     self.pending[example.task] -= 1
                 n += 1
                 continue
             if example.task == "process":  # a customer at a milestone age: no prediction to grade
                 f = example.features
                 self.process.observe(f["x"], f["t_x"], f["T"], f["m"])
+                n += 1
+                continue
+            if example.task == "rfm":  # a purchase's recency, frequency and spend: RFM's quantiles learn it
+                self.rfm.learn_one(example.features)
                 n += 1
                 continue
             quality = self.quality[example.task]
@@ -105,7 +112,7 @@ class ModelSuite:
 
     def versions(self) -> dict[str, str]:
         """Each model's version; those adopted from a learner's version say which (`churn-...+404@all.v3`)."""
-        adopted = (*self.learners, "next_best_offer") if self.source else ()
+        adopted = (*self.learners, "rfm", "next_best_offer") if self.source else ()
         return {name: f"{model.version}@{self.source}" if name in adopted else model.version
                 for name, model in self.members().items()}
 

@@ -25,6 +25,17 @@ def _probe(suite, features):
     return {name: [suite[name].predict_one(x) for x in features] for name in suite.learners}
 
 
+def test_a_fold_of_the_labels_gives_the_workers_rfm_quantiles():
+    """RFM learns every purchase as an example of its own: a learner gets the worker's segments."""
+    engine, _, labels = _replay()
+    fold = Learner(ModelSuite())
+    _fold(fold, [value for _, value in labels])
+    purchases = [value.features for _, value in labels if value.model == "rfm"]
+    assert fold.learned["rfm"] == len(purchases) == engine.models.rfm.n_seen > 100
+    assert [fold.suite.rfm.predict_one(x) for x in purchases[::7]] == \
+        [engine.models.rfm.predict_one(x) for x in purchases[::7]]
+
+
 def test_a_learner_resumed_from_its_version_ends_where_one_pass_ends():
     _, _, labels = _replay()
     records = [value for _, value in labels]
@@ -103,8 +114,7 @@ def test_a_scorer_learns_nothing_and_scores_with_the_version_it_adopts():
     probes = [r.features for r in records[-20:]]
     before = _probe(scorer, probes)
     assert scorer.learn([example_of(r) for r in records]) == len(records)
-    assert _probe(scorer, probes) == before and scorer.process.n_seen == 0
-    rfm_before = scorer.rfm
+    assert _probe(scorer, probes) == before and scorer.process.n_seen == 0 and scorer.rfm.n_seen == 0
 
     learner = Learner(ModelSuite())
     _fold(learner, records)
@@ -113,8 +123,9 @@ def test_a_scorer_learns_nothing_and_scores_with_the_version_it_adopts():
     assert _probe(scorer, probes) == _probe(learner.suite, probes) != before
     versions = scorer.versions()
     assert versions["churn"] == f"{learner.suite.churn.version}@all.v1"
-    assert versions["next_best_offer"].endswith("@all.v1") and "@" not in versions["rfm"]
-    assert scorer.rfm is rfm_before and scorer.report()["upsell"]["version"].endswith("@all.v1")
+    assert versions["next_best_offer"].endswith("@all.v1") and versions["rfm"].endswith("@all.v1")
+    assert "@" not in versions["recommendation"] and scorer.report()["upsell"]["version"].endswith("@all.v1")
+    assert scorer.rfm.n_seen == learner.suite.rfm.n_seen > 0
 
 
 def _versioned_replay(every, customers=40, days=120):
