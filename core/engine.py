@@ -153,16 +153,25 @@ class LoyaltyEngine:
         categories: dict[str, float] = {}
         for item in event.items:
             categories[item.category] = categories.get(item.category, 0.0) + item.quantity * item.unit_price
+        basket = None
         if categories:
+            # The basket and the customer's parameters before it, for a learner; the scorer of a
+            # version (frozen) updates the customer's own parameters only.
             reco = self.models.recommendation
+            basket = LabeledExample("recommendation", reco.example(state.reco, categories), 0.0, 0.0, None, now, now)
             with reco.customer(event.customer_id, state.reco) as profile:
-                reco.observe(event.customer_id, categories)
-                reco.learn_one({"customer_id": event.customer_id}, categories)
+                if self.models.frozen:
+                    reco.learn_customer(event.customer_id, categories, now)
+                else:
+                    reco.observe(event.customer_id, categories)
+                    reco.learn_one({"customer_id": event.customer_id}, categories)
             state = state.evolve(reco=profile.parameters)
         state = state.with_purchase(now, event.total, categories)
         # RFM's quantiles learn every purchase: an example of its own, so a learner learns it too.
         examples.append(LabeledExample("rfm", rfm_inputs(state.gap_days_last, state), 0.0, 0.0, None, now, now))
         self.models.learn(examples)
+        if basket is not None:  # learned above, with the customer's parameters: sent, not learned again
+            examples.append(basket)
 
         features = customer_features(state, now)
         scores = self._scores(features)

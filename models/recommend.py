@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Iterator
@@ -10,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from river import optim, reco
+
+
+LEARNER_CUSTOMER = "_"  # the id a learner gives the customer of an example while it learns it
 
 
 @dataclass
@@ -181,6 +185,82 @@ class CategoryRecommender:
         for category in self._rng.sample(candidates, min(self.n_negatives, len(candidates))):
             self.mf.learn_one(customer_id, category, 0.0)
         self.n_baskets += 1
+
+    @staticmethod
+    def example(profile: list | None, basket: dict[str, float]) -> dict[str, float]:
+        """A basket as the features of a `labels` example: the customer's parameters before it
+        (`bias`, `u0`..., `count:<category>`) and the basket (`basket:<category>`).
+
+        >>> CategoryRecommender.example([0.1, [0.2, 0.3], {"tea": 1.0}], {"cake": 4.5})
+        {'bias': 0.1, 'u0': 0.2, 'u1': 0.3, 'count:tea': 1.0, 'basket:cake': 4.5}
+        >>> CategoryRecommender.from_example(_)
+        ([0.1, [0.2, 0.3], {'tea': 1.0}], {'cake': 4.5})
+        """
+        out: dict[str, float] = {}
+        if profile is not None:
+            bias, latent, counts = profile
+            out["bias"] = bias
+            out.update({f"u{i}": float(v) for i, v in enumerate(latent)})
+            out.update({f"count:{c}": n for c, n in counts.items()})
+        out.update({f"basket:{c}": v for c, v in basket.items()})
+        return out
+
+    @staticmethod
+    def from_example(features: dict[str, float]) -> tuple[list | None, dict[str, float]]:
+        """The inverse of `example`: (the customer's parameters or None, the basket)."""
+        latent, counts, basket = {}, {}, {}
+        for name, value in features.items():
+            kind, _, rest = name.partition(":")
+            if rest and kind == "basket":
+                basket[rest] = value
+            elif rest and kind == "count":
+                counts[rest] = value
+            elif name[0] == "u" and name[1:].isdigit():
+                latent[int(name[1:])] = value
+        profile = None if "bias" not in features else [features["bias"], [latent[i] for i in range(len(latent))],
+                                                        counts]
+        return profile, basket
+
+    def learn_example(self, features: dict[str, float]) -> None:
+        """A learner's step on one `example`: what the worker did for that basket, the customer's
+        parameters then dropped (they live in the customer's state, which the scorer keeps)."""
+        profile, basket = self.from_example(features)
+        with self.customer(LEARNER_CUSTOMER, profile):
+            self.observe(LEARNER_CUSTOMER, basket)
+            self.learn_one({"customer_id": LEARNER_CUSTOMER}, basket)
+
+    def learn_customer(self, customer_id: str, y: dict[str, float], at: float) -> None:
+        """A scorer's step (models from a version): the customer's own parameters learn basket `y`,
+        the model's are left as they were, so every scorer keeps the version it was given.
+
+        The steps are `learn_one`'s, against the categories the version knows; the categories'
+        parameters and the global mean are put back after, and the negatives are drawn with a
+        generator seeded by the customer and `at`, not the model's.
+        """
+        bought = {c: v for c, v in self._bought(y).items() if c in self.popularity}
+        counts = self.customer_counts.setdefault(customer_id, {})
+        for category in counts:
+            counts[category] *= self.own_decay
+        for category in self._bought(y):
+            counts[category] = counts.get(category, 0.0) + 1.0
+        if not bought:
+            return
+        candidates = [c for c in self.popularity if c not in bought]
+        rng = random.Random(f"{self.seed}:{customer_id}:{at!r}")
+        negatives = rng.sample(candidates, min(self.n_negatives, len(candidates)))
+        mf = self.mf
+        mean = copy.deepcopy(mf.global_mean)
+        kept = {c: (mf.i_biases[c], np.array(mf.i_latents[c], copy=True)) for c in (*bought, *negatives)}
+        try:
+            for category in bought:
+                mf.learn_one(customer_id, category, 1.0)
+            for category in negatives:
+                mf.learn_one(customer_id, category, 0.0)
+        finally:
+            mf.global_mean = mean
+            for category, (bias, latent) in kept.items():
+                mf.i_biases[category] = bias
+                mf.i_latents[category] = latent
 
     def predict_one(self, x: dict, k: int | None = None) -> list[dict]:
         """The top-k categories for customer `x["customer_id"]`, best first, as ``{"category", "score"}`` dicts."""

@@ -20,7 +20,7 @@ CLASSIFIERS = ("churn", "propensity", "engagement", "campaign_response", "upsell
 # treatment, not evidence about the customer, so these models do not read the features that count them.
 OUTCOME_MODELS = ("churn", "propensity", "lifetime_value")
 # Examples with no prediction to grade: what the purchase process and RFM learn from each customer.
-UNGRADED = frozenset({"process", "rfm"})
+UNGRADED = frozenset({"process", "rfm", "recommendation"})
 
 
 class ModelSuite:
@@ -68,11 +68,11 @@ class ModelSuite:
 
     def adopt(self, other: "ModelSuite", source: str) -> None:
         """Score with `other`'s learned models from now on: the seven learners, the purchase process
-        under three of them, RFM, the offer posterior and their quality. The recommender and the
-        labels pending stay this suite's. `source` names the version ("all.v3"): `versions` carries it.
+        under three of them, RFM, the recommender's categories, the offer posterior and their quality.
+        The labels pending stay this suite's. `source` names the version ("all.v3"): `versions` carries it.
         """
         self.learners, self.churn, self.process, self.nbo = other.learners, other.churn, other.process, other.nbo
-        self.rfm = other.rfm
+        self.rfm, self.recommendation = other.rfm, other.recommendation
         self.quality = other.quality
         self.source = source
 
@@ -96,6 +96,10 @@ class ModelSuite:
                 self.rfm.learn_one(example.features)
                 n += 1
                 continue
+            if example.task == "recommendation":  # a basket, with the customer's parameters before it
+                self.recommendation.learn_example(example.features)
+                n += 1
+                continue
             quality = self.quality[example.task]
             label = example.label if example.task == "lifetime_value" else bool(example.label)
             quality.update(label, example.prediction, baseline=example.baseline)
@@ -112,7 +116,7 @@ class ModelSuite:
 
     def versions(self) -> dict[str, str]:
         """Each model's version; those adopted from a learner's version say which (`churn-...+404@all.v3`)."""
-        adopted = (*self.learners, "rfm", "next_best_offer") if self.source else ()
+        adopted = (*self.learners, "rfm", "recommendation", "next_best_offer") if self.source else ()
         return {name: f"{model.version}@{self.source}" if name in adopted else model.version
                 for name, model in self.members().items()}
 

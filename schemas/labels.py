@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ModelName = Literal[
     "churn", "propensity", "engagement", "upsell", "payment_default", "lifetime_value", "campaign_response",
-    "process", "rfm",
+    "process", "rfm", "recommendation",
 ]
 
 

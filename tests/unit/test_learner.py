@@ -36,6 +36,20 @@ def test_a_fold_of_the_labels_gives_the_workers_rfm_quantiles():
         [engine.models.rfm.predict_one(x) for x in purchases[::7]]
 
 
+def test_a_fold_of_the_labels_gives_the_workers_recommender():
+    """Each basket comes with the customer's parameters before it: a learner learns what the worker did."""
+    engine, replay, labels = _replay()
+    fold = Learner(ModelSuite())
+    _fold(fold, [value for _, value in labels])
+    ours, theirs = fold.suite.recommendation, engine.models.recommendation
+    assert fold.learned["recommendation"] == theirs.n_baskets == ours.n_baskets > 100
+    assert (ours.popularity, ours.n_evaluated, ours.n_hits) == (theirs.popularity, theirs.n_evaluated, theirs.n_hits)
+    assert {c: b for c, b in ours.mf.i_biases.items()} == {c: b for c, b in theirs.mf.i_biases.items()}
+    for customer_id, state in list(replay.states.items())[:20]:  # each customer's top categories, as the worker
+        with ours.customer(customer_id, state.reco), theirs.customer(customer_id, state.reco):
+            assert ours.predict_one({"customer_id": customer_id}) == theirs.predict_one({"customer_id": customer_id})
+
+
 def test_a_learner_resumed_from_its_version_ends_where_one_pass_ends():
     _, _, labels = _replay()
     records = [value for _, value in labels]
@@ -124,7 +138,7 @@ def test_a_scorer_learns_nothing_and_scores_with_the_version_it_adopts():
     versions = scorer.versions()
     assert versions["churn"] == f"{learner.suite.churn.version}@all.v1"
     assert versions["next_best_offer"].endswith("@all.v1") and versions["rfm"].endswith("@all.v1")
-    assert "@" not in versions["recommendation"] and scorer.report()["upsell"]["version"].endswith("@all.v1")
+    assert versions["recommendation"].endswith("@all.v1") and scorer.report()["upsell"]["version"].endswith("@all.v1")
     assert scorer.rfm.n_seen == learner.suite.rfm.n_seen > 0
 
 

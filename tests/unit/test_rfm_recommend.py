@@ -312,3 +312,33 @@ def test_scores_are_the_blend_of_rivers_own_mf_prediction():
             for category, n in model.popularity.items()
         }
         assert {r["category"]: r["score"] for r in model.predict_one({"customer_id": customer}, k=len(categories))} == expected
+
+
+def test_a_scorer_moves_the_customers_parameters_and_leaves_the_versions_alone():
+    """`learn_customer`: what a worker scoring with a learner's version does with a basket."""
+    model = CategoryRecommender(k=2)
+    for day in range(6):
+        model.learn_one({"customer_id": "alice"}, {"coffee": 12.0, "bakery": 4.5})
+        model.learn_one({"customer_id": "bob"}, {"wine": 30.0, "cheese": 9.0})
+    version = pickle.dumps(model)
+
+    def shared(m):  # everything a version holds that is not a customer's own
+        mf = m.mf
+        return (dict(m.popularity), m.n_baskets, m.n_evaluated, mf.global_mean.get(),
+                {c: b for c, b in mf.i_biases.items()}, {c: v.tolist() for c, v in mf.i_latents.items()})
+
+    before = shared(model)
+    with model.customer("carol", None) as profile:
+        for day in range(4):
+            model.learn_customer("carol", {"wine": 20.0, "tea": 3.0}, at=1_700_000_000.0 + day)
+    assert shared(model) == before  # tea is new to the version: counted in her habits only
+    bias, latent, counts = profile.parameters
+    assert counts["wine"] > 0 and counts["tea"] > 0 and bias != 0.0
+    with model.customer("carol", profile.parameters):
+        assert model.predict_one({"customer_id": "carol"}, k=1)[0]["category"] == "wine"
+
+    again = pickle.loads(version)  # another scorer of the same version, the same baskets: the same customer
+    with again.customer("carol", None) as twin:
+        for day in range(4):
+            again.learn_customer("carol", {"wine": 20.0, "tea": 3.0}, at=1_700_000_000.0 + day)
+    assert twin.parameters == profile.parameters
