@@ -219,3 +219,20 @@ def due_at(data: bytes | str | dict) -> float | None:
         if at is not None:
             deadlines.append(at)
     return min(deadlines) if deadlines else None
+
+
+_SEEN = tuple(SCALARS.index(name) for name in ("last_purchase_at", "last_engagement_at", "last_payment_issue_at"))
+
+
+def times(data: bytes | str) -> tuple[float | None, float | None]:
+    """`(due_at, seen_at)` in one parse: the earliest deadline, and the latest event time the state
+    records (its last purchase, engagement or payment issue; None if none), a lower bound of the
+    watermark of the partition that holds it."""
+    raw = _loads(data)
+    if raw.get("v") != VERSION:
+        state = CustomerState.from_dict(raw)
+        seen = [t for t in (state.last_purchase_at, state.last_engagement_at, state.last_payment_issue_at) if t]
+        return state.due_at(), max(seen) if seen else None
+    scalars = raw["s"]
+    seen = [scalars[i] for i in _SEEN if i < len(scalars) and scalars[i] is not None]
+    return due_at(raw), max(seen) if seen else None

@@ -16,6 +16,9 @@ from streams.kafka.tables import customers
 
 log = logging.getLogger("loyalty.lifecycle")
 
+# LOYALTY_MODELS_FROM=learners: Redis keeps limits and served scores only.
+SNAPSHOTS_NOT_USED = "not used: models from the learners' versions, watermarks from the customers' states"
+
 ready = {"value": False, "restored": False, "customers": 0}
 
 
@@ -34,12 +37,14 @@ async def _after_recovery(sender, **kwargs) -> None:
         await asyncio.to_thread(catalog.bootstrap)
         catalog.start()
         log.info("catalog: %s", catalog.status())
-        try:
-            await snapshots.restore(engine)
-        except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
-            snapshots.status = f"unavailable: {error}"
-            log.error("could not read the model snapshot: %s", error)
-        if versions is not None:  # after the snapshot: the learners' latest version wins over it
+        if versions is None:
+            try:
+                await snapshots.restore(engine)
+            except Exception as error:  # noqa: BLE001 - no snapshot service: fresh models, said loudly
+                snapshots.status = f"unavailable: {error}"
+                log.error("could not read the model snapshot: %s", error)
+        else:  # the models are the learners' versions; the partitions' watermarks come from the states
+            snapshots.status = SNAPSHOTS_NOT_USED
             await asyncio.to_thread(versions.bootstrap)
             versions.start()
             log.info("models: %s", versions.status())
@@ -47,7 +52,25 @@ async def _after_recovery(sender, **kwargs) -> None:
             learner_here.start()
     states.forget()  # decoded states of partitions that may have been another worker's
     started = time.monotonic()
-    indexed = processor.rebuild_due((k, statecodec.due_at(v)) for k, v in customers.items() if v)
+    seen: dict[int, float] = {}
+
+    def deadlines():
+        for customer_id, value in customers.items():
+            if value:
+                due, at = statecodec.times(value)
+                if at is not None:
+                    partition = processor.partition(customer_id)
+                    seen[partition] = max(seen.get(partition, 0.0), at)
+                yield customer_id, due
+
+    indexed = processor.rebuild_due(deadlines())
+    if versions is not None:
+        # Each partition's watermark, at least the latest event time its customers' states record:
+        # records read again after a crash sweep as of no earlier than that (with worker-learned
+        # models, the snapshot keeps the watermarks with them).
+        for partition, at in seen.items():
+            engine.marks[partition] = max(engine.marks.get(partition, 0.0), at)
+        engine.watermark = max(engine.watermark, *seen.values(), 0.0)
     ready["customers"] = indexed
     # What is alive now (models, catalog, the due index) stays alive: out of the cyclic
     # collector's scans, which otherwise walk it again and again as batches allocate; and
@@ -79,7 +102,7 @@ async def _read_again_what_was_dropped() -> None:
 
 @app.timer(interval=settings.snapshot_interval_seconds)
 async def _save_snapshot() -> None:
-    if ready["restored"]:
+    if ready["restored"] and versions is None:
         await _save("periodic")
 
 
@@ -96,7 +119,8 @@ async def _collect_all() -> None:
 @app.on_before_shutdown.connect
 async def _save_at_shutdown(sender, **kwargs) -> None:
     if ready["restored"]:
-        await _save("shutdown")
+        if versions is None:
+            await _save("shutdown")
         catalog.stop()
         if learner_here is not None:  # first: it publishes what it learned since its last version
             await asyncio.to_thread(learner_here.stop)

@@ -83,7 +83,7 @@ def test_what_replay_emits_matches_the_schema_files():
     replay = Replay(LoyaltyEngine(load_catalog()), emit=lambda topic, key, value: outputs.append((topic, value)))
     replay.feed("purchases", b"c-9", encode(purchase("c-9")))
     replay.feed("purchases", b"c-9", b"not json")
-    assert {topic for topic, _ in outputs} == {"offer-assignments", "decisions", "badge-awards", "dead-letters"}
+    assert {topic for topic, _ in outputs} == {"offer-assignments", "decisions", "badge-awards", "dead-letters", "labels"}
     for topic, value in outputs:
         document = schema_consumer.validate(topic, encode(value))
         assert type(value).model_validate(document) == value
