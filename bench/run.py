@@ -266,9 +266,29 @@ def run_workers(name: str, base: Settings, app_id: str, workers: int, expect: in
         "peak_rss_bytes": max(rss), "workers": [
             {"handled": handled(c), "redelivered": sum(c.get("redelivered", {}).values()),
              "processed": sum(c["processed"].values()),
-             "dead_lettered": c["dead_lettered_total"], "assignments": c["assignments_out"]} for c in states],
+             "dead_lettered": c["dead_lettered_total"], "assignments": c["assignments_out"],
+             "labels": c.get("labels_out", 0)} for c in states],
     }
     log(f"{name}: {result['rate']:,.0f} events/s")
+    return result
+
+
+def learner_run(settings: Settings, timeout: float = 900.0) -> dict:
+    """`loyalty learner --until-end` from fresh models over the labels the steps before sent: examples/s."""
+    from core import LoyaltyEngine, load_catalog
+    from core.learner import Cadence, Learner
+    from streams.kafka.learning import LabelsLearner
+
+    log("learner: the labels topic, from the beginning, into fresh models ...")
+    learner = Learner(LoyaltyEngine(load_catalog(), config=settings.engine_config()).models)
+    run = LabelsLearner(settings, learner, Cadence(every_examples=10 ** 9, every_seconds=10 ** 9),
+                        settings.snapshot_keys()[0])
+    started = time.perf_counter()
+    read = run.run(until_end=True, timeout=timeout)
+    seconds = max(time.perf_counter() - started, 1e-9)
+    result = {"records": read, "seconds": round(seconds, 2), "rate": round(read / seconds, 1),
+              "per_model": {m: round(n / seconds, 1) for m, n in sorted(learner.learned.items())}}
+    log(f"learner: {result['rate']:,.0f} examples/s")
     return result
 
 
@@ -473,12 +493,19 @@ def markdown(report: dict) -> str:
     ]
     what = {"worker": "A: the project's worker", "faust-naive": "B: textbook Faust agent, same core",
             "faust-noop": "C: Faust agent, no-op", "raw-confluent": "C: raw confluent-kafka loop",
-            "quix": "D: Quix Streams, same core", "scale-out": "A with two workers"}
+            "quix": "D: Quix Streams, same core", "scale-out": "A with two workers",
+            "scorer": "A, learners apart: scores and sends labels"}
     for name, result in v.items():
         lines.append(f"| {name} | {what.get(name, name)} | {result['rate']:,.0f} | {mib(result['peak_rss_bytes'])} |")
     r, st = report["ratios"], report["state"]
     shown = {"A/B": ("a_over_b", "faust-naive"), "A/C": ("a_over_c", "faust-noop"), "A/D": ("a_over_d", "quix")}
     lines += ["", ", ".join(f"{label} {r[key]}" for label, (key, name) in shown.items() if name in v) + "."]
+    if "learner" in report:
+        ln = report["learner"]
+        lines.append(f"With the learners apart, the scorer runs at {r['scorer_over_a']} times A (scorer/C "
+                     f"{r['scorer_over_c']}) and sends {ln['scorer_labels_per_s']:,.0f} labels/s; one learner "
+                     f"takes {ln['rate']:,.0f} examples/s (" + ", ".join(
+                         f"{m} {n:,.0f}" for m, n in ln["per_model"].items()) + ").")
     if "latency" in report:
         lat = report["latency"]
         workers = lat.get("workers", 1)
@@ -517,7 +544,7 @@ def main() -> int:
     parser.add_argument("--million", type=int, default=1_000_000, help="Customers in the RocksDB memory step.")
     parser.add_argument("--million-events", type=int, default=5_000, help="Purchases the million-customer worker takes.")
     parser.add_argument("--skip", default="",
-                        help="Comma-separated steps to skip: raw, quix, naive, latency, stress, scale-out, "
+                        help="Comma-separated steps to skip: raw, quix, naive, scorer, latency, stress, scale-out, "
                              "replay-scale, million.")
     parser.add_argument("--replay-customers", default="10000,50000,200000",
                         help="Customer counts of the replay-scale step.")
@@ -573,6 +600,9 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
                          "--redis", base.redis_url, "--state-dir", str(workdir / "quix")], timeout=1800)
         else:
             log("quix: no bench/.venv-quix (run bench/setup-quix); skipped")
+    if "scorer" not in skip:  # A with the learners apart: it sends its labels and learns nothing
+        variants["scorer"] = run_workers("scorer", base, made(f"bench-sc-{stamp}"), 1, n, workdir, args.port + 40,
+                                         env={"LOYALTY_MODELS_FROM": "learners"})
     if "scale-out" not in skip:
         variants["scale-out"] = run_workers("scale-out", base, made(f"bench-s-{stamp}"), 2, n, workdir, args.port + 10)
 
@@ -589,6 +619,13 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
         },
         "state": state_sizes(base, f"bench-a-{stamp}"),
     }
+    if "scorer" in variants:
+        scorer = variants["scorer"]
+        report["ratios"]["scorer_over_c"] = ratio(scorer["rate"], variants["faust-noop"]["rate"])
+        report["ratios"]["scorer_over_a"] = ratio(scorer["rate"], a)
+        report["learner"] = learner_run(base)
+        report["learner"]["scorer_labels_per_s"] = round(sum(w["labels"] for w in scorer["workers"])
+                                                         / scorer["seconds"], 1)
     if "latency" not in skip:
         report["latency"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
                                         args.port + 20, live=True, workers=args.latency_workers)
