@@ -87,6 +87,13 @@ class Decision:
     review_at: float | None = None
 
     @property
+    def key_recalls(self) -> bool:
+        """No option, but an audience rule (which reads the models) is why, and the decision has a key:
+        models restored from an older snapshot may have filtered out what a first run reserved."""
+        keyed = self.trigger_event_id is not None or self.review_at is not None
+        return keyed and not self.options and any(why.startswith("audience:") for why in self.blocked.values())
+
+    @property
     def worth_tracing(self) -> bool:
         """Something got past the audience rules: the trace says what happened to it."""
         return bool(self.options or self.held_out)

@@ -192,18 +192,19 @@ def build_reservation(
 
 
 def decided_before(candidates: Sequence[Candidate], assignment_id: str, campaign_id: str,
-                   at: float | None = None) -> Reservation:
+                   at: float | None = None, customer_id: str | None = None) -> Reservation:
     """The offer a decision reserved before: one of `candidates`, or one like them for its campaign.
 
     `at` is when it was reserved: a sweep redone after a crash may run at another time,
-    and the reserved offer's window is that of the first time.
+    and the reserved offer's window is that of the first time. There may be no candidates
+    at all: models restored from an older snapshot can filter out every campaign.
     """
     for c in candidates:
         if c.assignment_id == assignment_id:
             return Reservation(c, True, {})
-    first = candidates[0]
-    when = first.at if at is None else at
-    return Reservation(Candidate(assignment_id, campaign_id, first.customer_id, when), True, {})
+    customer = candidates[0].customer_id if candidates else customer_id
+    when = candidates[0].at if at is None else at
+    return Reservation(Candidate(assignment_id, campaign_id, customer, when), True, {})
 
 
 # The arguments of one `reserve`: candidates, policy, decision.
@@ -243,7 +244,7 @@ class MemoryLimits:
         self.last: dict[tuple[str, str], float] = {}
         # customer -> sorted [(event time, assignment id)], like a Redis sorted set
         self.contacts: dict[str, list[tuple[float, str]]] = {}
-        # decision -> (assignment id, campaign id, event time) it reserved
+        # decision -> (assignment id, campaign id, event time, customer id) it reserved
         self.decided: dict[str, tuple[str, str, float]] = {}
 
     def _reason(self, c: Candidate, policy: ContactPolicy) -> str | None:
@@ -281,7 +282,7 @@ class MemoryLimits:
     async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
                       decision: str | None = None) -> Reservation:
         candidates = list(candidates)
-        if decision is not None and decision in self.decided and candidates:
+        if decision is not None and decision in self.decided:
             return decided_before(candidates, *self.decided[decision])
         for i, c in enumerate(candidates):
             if c.assignment_id in self.reserved:
@@ -292,7 +293,7 @@ class MemoryLimits:
             if reason is None:
                 self._commit(c, policy)
                 if decision is not None:
-                    self.decided[decision] = (c.assignment_id, c.campaign_id, c.at)
+                    self.decided[decision] = (c.assignment_id, c.campaign_id, c.at, c.customer_id)
                 return build_reservation(candidates, i, False, blocked)
             blocked.append((i, reason))
         return build_reservation(candidates, None, False, blocked)

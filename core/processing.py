@@ -239,10 +239,11 @@ class Processor:
         """Reserve and commit the outcome's decision, save the state, put the outcome in `result`."""
         decision = outcome.decision
         request = None
-        if decision is not None and decision.options:
+        if decision is not None and (decision.options or decision.key_recalls):
             # The decision an event led to is remembered with the limits, keyed by the event:
             # if the event comes again after a crash, the same offer comes out, even if models
-            # restored from an older snapshot would now rank or filter the campaigns otherwise.
+            # restored from an older snapshot would now rank or filter the campaigns otherwise,
+            # down to none (then the limits are asked only to recall).
             # A sweep's decision is keyed by the review it answers, which the restored state
             # holds again: the sweep that redoes it may run at another watermark.
             request = (decision.candidates(), decision_key(decision))
@@ -252,7 +253,7 @@ class Processor:
             self._held += 1
             # The earliest deadline the committed state can have: its own or the offer's expiry. If
             # it is before the one the index holds for the customer, no entry would wake the sweep.
-            expiry = min(o.campaign.expires_after_days for o in decision.options) * DAY
+            expiry = min((o.campaign.expires_after_days for o in decision.options), default=0.0) * DAY
             due = outcome.state.due_at()
             deadline = min(math.inf if due is None else due, decision.at + expiry)
             indexed = self.due.deadline(decision.customer_id)

@@ -243,8 +243,8 @@ class RedisLimits:
     def _answer(candidates: Sequence[Candidate], reply: list) -> Reservation:
         if int(reply[1]) == 2:  # campaign ids cannot hold '|': the record is 'campaign|customer|at'
             before = str(reply[2])
-            assignment, campaign = before.split("|")[:2]
-            return decided_before(candidates, assignment, campaign, float(before.rsplit("|", 1)[1]))
+            assignment, campaign, customer = before.split("|")[:3]
+            return decided_before(candidates, assignment, campaign, float(before.rsplit("|", 1)[1]), customer)
         chosen, already = int(reply[0]), bool(int(reply[1]))
         blocked = [(int(reply[j]) - 1, str(reply[j + 1])) for j in range(2, len(reply), 2)]
         return build_reservation(candidates, chosen - 1 if chosen else None, already, blocked)
@@ -252,7 +252,7 @@ class RedisLimits:
     async def reserve(self, candidates: Sequence[Candidate], policy: ContactPolicy,
                       decision: str | None = None) -> Reservation:
         candidates = list(candidates)
-        if not candidates:
+        if not candidates and decision is None:  # nothing to reserve, and no decision to recall
             return Reservation(None, False, {})
         keys, args = self._call(candidates, policy, decision)
         _ = self.client
@@ -270,8 +270,9 @@ class RedisLimits:
         pipe = self.client.pipeline(transaction=False)
         for candidates, policy, decision in requests:
             candidates = list(candidates)
-            answers.append(None if candidates else Reservation(None, False, {}))
-            if candidates:
+            asks = bool(candidates) or decision is not None
+            answers.append(None if asks else Reservation(None, False, {}))
+            if asks:
                 keys, args = self._call(candidates, policy, decision)
                 await self._script(keys=keys, args=args, client=pipe)  # queued, not sent
                 sent.append((len(answers) - 1, candidates))

@@ -162,6 +162,11 @@ async def test_a_decision_made_again_gets_the_offer_it_reserved_first(limits):
     assert (later.chosen.assignment_id, later.chosen.at) == ("a1", T0)
     assert (await limits.usage("summer", other.day))["total"] == 0
     assert (await limits.usage("spring", first.day))["total"] == 1
+    # Redone with no candidate at all (older models filtered every campaign out): still the first offer.
+    none = await limits.reserve([], NO_POLICY, "cust|evt-1")
+    assert none.already and (none.chosen.assignment_id, none.chosen.campaign_id, none.chosen.customer_id,
+                             none.chosen.at) == ("a1", "spring", first.customer_id, T0)
+    assert (await limits.reserve([], NO_POLICY, "cust|evt-9")).chosen is None  # nothing was reserved for it
     # Another event of the same customer is a decision of its own.
     assert (await limits.reserve([other], NO_POLICY, "cust|evt-2")).chosen == other
 

@@ -221,3 +221,34 @@ def test_a_sweep_decided_again_after_a_crash_gets_the_offer_it_reserved_at_anoth
     # the other customers of the partition came due in the meantime: only their new offers count
     new = {a.assignment_id for a in redone.assignments} - reserved
     assert sum(limits.total.values()) - counted == len(new) and offer.assignment_id not in new
+
+
+def test_an_event_decided_again_with_every_campaign_filtered_out_still_gets_the_offer_it_reserved(monkeypatch):
+    """After a crash the models come back from an older snapshot; if their answers now fail every
+    campaign's audience, the decision has no option left, and the limits still recall its offer."""
+    from schemas.campaigns import Audience
+
+    _, events = population.generate(customers=60, days=90, seed=4)
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    states, limits = {}, MemoryLimits()
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits,
+                          ContactPolicy(max_offers=3, window_days=7), partitions=1)
+
+    async def first_offer():
+        for event in events:
+            before = dict(states)
+            result = await processor.process(population.topic_of(event), event.customer_id.encode(),
+                                             event.model_dump_json().encode())
+            if result.assignments:
+                return event, before, result.assignments[0]
+        raise AssertionError("no event made an offer")
+
+    event, before, offer = asyncio.run(first_offer())
+    counted = sum(limits.total.values())
+    states.clear()
+    states.update(before)  # the crash: the state write was lost, the event comes again
+    monkeypatch.setattr(Audience, "refusal", lambda self, profile: "the restored models say otherwise")
+    redone = asyncio.run(processor.process(population.topic_of(event), event.customer_id.encode(),
+                                           event.model_dump_json().encode()))
+    assert [(a.assignment_id, a.campaign_id) for a in redone.assignments] == [(offer.assignment_id, offer.campaign_id)]
+    assert sum(limits.total.values()) == counted  # nothing counted twice
