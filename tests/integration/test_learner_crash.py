@@ -40,7 +40,7 @@ from streams.kafka.learning import latest_version
 from tests.integration.conftest import read_topic
 from tests.integration.test_crash import BUDGETS, _catalog, _consumed, _latest_states, _publish, _recount
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CUSTOMERS, DAYS, SEED = 500, 60, 41
 RATE = 100  # events per second: the publishing outlasts the kills and restarts below
