@@ -187,13 +187,19 @@ def test_a_partition_read_behind_the_others_resolves_its_labels_by_its_own_event
     assert engine.watermark == b[-1].ts and len(engine.marks) == 2
 
 
-def test_a_sweep_decided_again_after_a_crash_gets_the_offer_it_reserved_at_another_watermark():
-    """The state write was lost, so the review comes again, later: the limits recall its offer, and count nothing twice."""
-    _, events = population.generate(customers=80, days=120, seed=4)
+def _crashable(partitions: int):
+    """An engine and a processor over a dict of states (which a test can roll back, as a crash does)."""
     engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
     states, limits = {}, MemoryLimits()
     processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits,
-                          ContactPolicy(max_offers=3, window_days=7), partitions=2)
+                          ContactPolicy(max_offers=3, window_days=7), partitions=partitions)
+    return engine, states, limits, processor
+
+
+def test_a_sweep_decided_again_after_a_crash_gets_the_offer_it_reserved_at_another_watermark():
+    """The state write was lost, so the review comes again, later: the limits recall its offer, and count nothing twice."""
+    _, events = population.generate(customers=80, days=120, seed=4)
+    engine, states, limits, processor = _crashable(partitions=2)
 
     async def first_sweep_offer():
         for event in events:
@@ -229,10 +235,7 @@ def test_an_event_decided_again_with_every_campaign_filtered_out_still_gets_the_
     from schemas.campaigns import Audience
 
     _, events = population.generate(customers=60, days=90, seed=4)
-    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
-    states, limits = {}, MemoryLimits()
-    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits,
-                          ContactPolicy(max_offers=3, window_days=7), partitions=1)
+    _, states, limits, processor = _crashable(partitions=1)
 
     async def first_offer():
         for event in events:
