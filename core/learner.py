@@ -7,8 +7,8 @@ what is not a labelled example (counted, never raised), skips a copy it has seen
 rest exactly as the worker's `ModelSuite.learn` did. Fed each key's records in the
 topic's order (a key is a partition: a model, or `process` for the purchase process and
 the models that read it), the models come out with one worker's parameters; see
-`LABELS_ONLY`, and RFM, whose purchases come as examples of their own. The recommender learns
-from purchases with each customer's own parameters in their state: not here yet.
+`LABELS_ONLY`, and RFM and the recommender, whose purchases come as examples of their own
+(a basket with the customer's recommender parameters before it).
 """
 
 from __future__ import annotations

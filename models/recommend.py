@@ -173,11 +173,7 @@ class CategoryRecommender:
         for category in bought:
             self.popularity[category] = self.popularity.get(category, 0) + 1
 
-        counts = self.customer_counts.setdefault(customer_id, {})
-        for category in counts:
-            counts[category] *= self.own_decay
-        for category in bought:
-            counts[category] = counts.get(category, 0.0) + 1.0
+        self._habits(customer_id, bought)
 
         for category in bought:
             self.mf.learn_one(customer_id, category, 1.0)
@@ -237,12 +233,9 @@ class CategoryRecommender:
         parameters and the global mean are put back after, and the negatives are drawn with a
         generator seeded by the customer and `at`, not the model's.
         """
-        bought = {c: v for c, v in self._bought(y).items() if c in self.popularity}
-        counts = self.customer_counts.setdefault(customer_id, {})
-        for category in counts:
-            counts[category] *= self.own_decay
-        for category in self._bought(y):
-            counts[category] = counts.get(category, 0.0) + 1.0
+        basket = self._bought(y)
+        self._habits(customer_id, basket)
+        bought = {c: v for c, v in basket.items() if c in self.popularity}
         if not bought:
             return
         candidates = [c for c in self.popularity if c not in bought]
@@ -306,6 +299,14 @@ class CategoryRecommender:
         self.n_evaluated += 1
         self.n_hits += hit
         return hit
+
+    def _habits(self, customer_id: str, bought: dict[str, float]) -> None:
+        """The customer's own decayed category counts take in a basket."""
+        counts = self.customer_counts.setdefault(customer_id, {})
+        for category in counts:
+            counts[category] *= self.own_decay
+        for category in bought:
+            counts[category] = counts.get(category, 0.0) + 1.0
 
     @staticmethod
     def _bought(categories: dict[str, float]) -> dict[str, float]:

@@ -56,15 +56,19 @@ async def _after_recovery(sender, **kwargs) -> None:
 
     def deadlines():
         for customer_id, value in customers.items():
-            if value:
-                due, at = statecodec.times(value)
-                if at is not None:
-                    partition = processor.partition(customer_id)
-                    seen[partition] = max(seen.get(partition, 0.0), at)
-                yield customer_id, due
+            if not value:
+                continue
+            if versions is None:  # the snapshot has the watermarks
+                yield customer_id, statecodec.due_at(value)
+                continue
+            due, at = statecodec.times(value)
+            if at is not None:
+                partition = processor.partition(customer_id)
+                seen[partition] = max(seen.get(partition, 0.0), at)
+            yield customer_id, due
 
     indexed = processor.rebuild_due(deadlines())
-    if versions is not None:
+    if seen:
         # Each partition's watermark, at least the latest event time its customers' states record:
         # records read again after a crash sweep as of no earlier than that (with worker-learned
         # models, the snapshot keeps the watermarks with them).
