@@ -76,6 +76,9 @@ class Catalog(_Config):
     def offer(self, offer_id: str) -> OfferSnapshot:
         return self._offers[offer_id]
 
+    def campaign(self, campaign_id: str) -> Campaign:
+        return self._configs[campaign_id][0]
+
     def by_id(self) -> tuple[Campaign, ...]:
         """The campaigns in campaign id order (the order decisions consider them in)."""
         return self._by_id

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from core import trials
 from core.campaigns import Campaign, Catalog, offer_value
 from core.features import category_shares, offer_features, rfm_inputs
 from core.ids import assignment_id, decision_window
@@ -43,6 +44,13 @@ def in_control_group(customer_id: str, campaign_id: str, share: float) -> bool:
         return False
     digest = hashlib.blake2b(f"control|{campaign_id}|{customer_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < share
+
+
+def _probability(decision: Decision, chosen: Option) -> float | None:
+    """The policy's probability of the offer it sent: known for its top pick only."""
+    if decision.options and chosen.assignment_id == decision.options[0].assignment_id:
+        return round(decision.choice_probability, 6) if decision.choice_probability is not None else None
+    return None
 
 
 def lifecycle_stage(purchase_count: int, churn_risk: str) -> str:
@@ -85,13 +93,22 @@ class Decision:
     versions: dict[str, str] = field(default_factory=dict)
     # a sweep's decision: the review it answers (the customer's state fixes it, the sweep's moment does not)
     review_at: float | None = None
+    # the top pick's campaign when its control group holds the customer (who then gets no offer)
+    held_out_for: str | None = None
+    # the policy's probability of picking its top pick among every campaign ranked (`models.uplift`)
+    choice_probability: float | None = None
+    ranked: tuple[str, ...] = ()
+    highest_priority: str | None = None
 
     @property
     def key_recalls(self) -> bool:
         """No option, but an audience rule (which reads the models) is why, and the decision has a key:
         models restored from an older snapshot may have filtered out what a first run reserved."""
         keyed = self.trigger_event_id is not None or self.review_at is not None
-        return keyed and not self.options and any(why.startswith("audience:") for why in self.blocked.values())
+        if not keyed or self.options:
+            return False
+        # or the top pick is now one whose control group holds the customer
+        return self.held_out_for is not None or any(why.startswith("audience:") for why in self.blocked.values())
 
     @property
     def worth_tracing(self) -> bool:
@@ -134,7 +151,7 @@ class Decider:
             "purchase_count": state.purchase_count,
             "basket_total": basket_total,
         }
-        options, blocked, held_out = [], {}, []
+        ranked, blocked = [], {}
         shares = category_shares(state)
         for campaign in self.catalog.by_id():
             cid = campaign.campaign_id
@@ -148,21 +165,45 @@ class Decider:
             if refusal is not None:
                 blocked[cid] = f"audience: {refusal}"
                 continue
-            if in_control_group(state.customer_id, cid, campaign.control_share):
-                held_out.append(cid)
-                continue
-            options.append(self._option(campaign, window, state.customer_id, features, shares, state.avg_basket))
-        options.sort(key=lambda o: (-o.expected_value, o.campaign.campaign_id))
+            option = self._option(campaign, window, state.customer_id, features, shares, state.avg_basket)
+            ranked.append((option, in_control_group(state.customer_id, cid, campaign.control_share)))
+        ranked.sort(key=lambda ranking: (-ranking[0].expected_value, ranking[0].campaign.campaign_id))
         if self.policy == "random":
             seed = hashlib.blake2b(f"random|{state.customer_id}|{at!r}".encode(), digest_size=8).digest()
-            random.Random(int.from_bytes(seed, "big")).shuffle(options)
+            random.Random(int.from_bytes(seed, "big")).shuffle(ranked)
+        # The control group comes after the choice: a customer held out of the top pick's campaign
+        # gets nothing from this decision, so both arms of the campaign's comparison are customers
+        # the policy picked it for (`core.trials`). Held out of a campaign further down, or of one
+        # whose comparison they already entered, they get the best of the rest, as a treated customer
+        # whose campaign is cooling down does.
+        held_out = tuple(o.campaign.campaign_id for o, control in ranked if control)
+        ranked = [(o, control) for o, control in ranked
+                  if not (control and trials.entered(state, o.campaign.campaign_id))]
+        options = [o for o, control in ranked if not control]
+        held_out_for = probability = top_priority = None
+        if ranked:
+            top, top_control = ranked[0]
+            if top_control:
+                held_out_for, options = top.campaign.campaign_id, []
+            probability = self._choice_probability([o for o, _ in ranked], top)
+            top_priority = min(ranked, key=lambda r: (-r[0].campaign.priority, r[0].campaign.campaign_id))[0]
+            top_priority = top_priority.campaign.campaign_id
         # As the options were ranked: the limits may answer after later records have been learned from.
         versions = {}
-        if options:
+        if ranked:
             ranked_by = self.models.versions()
             versions = {name: ranked_by[name] for name in ASSIGNMENT_MODELS}
-        return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, tuple(held_out),
-                        scores, profile, (features, shares, state.avg_basket), versions, review_at)
+        return Decision(state.customer_id, trigger, at, trigger_event_id, tuple(options), blocked, held_out,
+                        scores, profile, (features, shares, state.avg_basket), versions, review_at,
+                        held_out_for, probability, tuple(o.campaign.campaign_id for o, _ in ranked), top_priority)
+
+    def _choice_probability(self, ranked: list[Option], top: Option) -> float:
+        """The probability that the policy picks `top` among the `ranked` options (`models.uplift`)."""
+        if self.policy == "random":
+            return 1.0 / len(ranked)
+        return self.models.nbo.choice_probability(
+            [(o.campaign.campaign_id, o.propensity, o.value, o.campaign.priority) for o in ranked],
+            top.campaign.campaign_id, key=top.assignment_id)
 
     def _option(self, campaign: Campaign, window: str, customer_id: str, features: dict[str, float],
                 shares: dict[str, float], avg_basket: float) -> Option:
@@ -174,6 +215,23 @@ class Decider:
         aid = assignment_id(cid, customer_id, window)
         ev, sampled = self.models.nbo.expected_value(cid, propensity, value, campaign.priority, key=aid)
         return Option(campaign, offer, window, aid, propensity, sampled, value, ev, x)
+
+    def _trial(self, state: CustomerState, decision: Decision, chosen: Option | None) -> CustomerState:
+        """Enter the customer into the top pick's comparison (`core.trials`): treated when its offer went
+        out, held out when its control group holds them. A decision whose top pick the limits refused
+        enters nobody."""
+        if decision.held_out_for is not None:
+            cid, treated = decision.held_out_for, False
+        elif chosen is not None and decision.options and chosen.assignment_id == decision.options[0].assignment_id:
+            cid, treated = chosen.campaign.campaign_id, True
+        else:
+            return state
+        if trials.entered(state, cid):
+            return state
+        campaign = self.catalog.campaign(cid)
+        return trials.open_trial(state, cid, treated, decision.at, campaign.attribution_window_days,
+                                 decision.choice_probability or 1.0, decision.ranked, decision.highest_priority or "",
+                                 decision.scores.get("lifetime_value", 0.0))
 
     def _recalled(self, decision: Decision, reserved: Candidate) -> Option | None:
         """The option a decision reserved before a crash, when this run of it did not list it.
@@ -215,6 +273,7 @@ class Decider:
                 scores={**decision.scores, "campaign_response": round(chosen.propensity, 6),
                         "expected_value": round(chosen.expected_value, 4)},
                 model_versions=decision.versions,
+                choice_probability=_probability(decision, chosen),
                 reason=(f"{campaign.name}: best expected value of {len(decision.options)} eligible "
                         f"({decision.trigger}); audience {campaign.audience.describe()}"),
                 trigger_event_id=decision.trigger_event_id or f"sweep@{when.isoformat()}",
@@ -231,6 +290,7 @@ class Decider:
                 state = state.with_pending_offer(chosen.assignment_id, PendingLabel(
                     at=decision.at, features=chosen.features, prediction=chosen.propensity,
                     deadline=expires.timestamp(), ref=campaign.campaign_id))
+        state = self._trial(state, decision, chosen)
         trace = None
         if decision.worth_tracing:
             key = decision.trigger_event_id or f"sweep@{decision.at!r}"
@@ -249,6 +309,8 @@ class Decider:
                 ],
                 blocked=blocked,
                 held_out=list(decision.held_out),
+                held_out_for=decision.held_out_for,
+                choice_probability=_probability(decision, chosen) if chosen else decision.choice_probability,
                 chosen_campaign_id=chosen.campaign.campaign_id if chosen else None,
                 assignment_id=chosen.assignment_id if chosen else None,
                 redelivery=bool(reservation and reservation.already and chosen),

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from core import labels
+from core import labels, trials
 from core.admission import EPOCH, LATEST, TimeGate
 from core.badges import award_badges
 
@@ -150,6 +150,7 @@ class LoyaltyEngine:
         previous_gap = (now - state.last_purchase_at) / DAY if state.last_purchase_at is not None else None
         state, resolved = labels.on_purchase(state, now, event.total)
         examples += resolved
+        state = trials.on_purchase(state, now, event.total)
         categories: dict[str, float] = {}
         for item in event.items:
             categories[item.category] = categories.get(item.category, 0.0) + item.quantity * item.unit_price
@@ -198,6 +199,8 @@ class LoyaltyEngine:
         state, now, examples = self._begin(state, event)
         state, resolved = labels.on_engagement(state, now, event.type, event.campaign_id, event.assignment_id)
         examples += resolved
+        if event.type == "offer_redeemed":
+            state = trials.on_redeemed(state, now, event.campaign_id)
         state = state.with_engagement(now)
         self.models.learn(examples)
         features = customer_features(state, now)
@@ -229,6 +232,8 @@ class LoyaltyEngine:
         state, examples = self._milestones(state, mark)
         state, resolved = labels.on_watermark(state, mark)
         examples += resolved
+        state, closed = trials.on_watermark(state, mark)
+        examples += closed
         self.models.learn(examples)
         review = state.next_review_at
         if review is None or review > mark or state.last_purchase_at is None:

@@ -128,6 +128,10 @@ class CustomerState:
     # input topic -> offset of the last record applied (a customer's records of one topic are
     # all in one partition): a redelivered record at or below it is recognised and skipped
     applied: dict[str, int] = field(default_factory=dict)
+    # the attribution windows open for campaigns' comparisons (`core.trials`), and the campaigns
+    # whose window has closed: a customer enters each campaign's comparison once
+    trials: dict[str, list] = field(default_factory=dict)
+    tried: list[str] = field(default_factory=list)
 
     def evolve(self, **changes: Any) -> CustomerState:
         """A copy with `changes`: `dataclasses.replace` without re-running `__init__`, which
@@ -233,6 +237,7 @@ class CustomerState:
             deadlines.append(self.next_review_at)
         if self.next_milestone_at is not None:
             deadlines.append(self.next_milestone_at)
+        deadlines.extend(w[2] for w in self.trials.values())
         return min(deadlines) if deadlines else None
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,8 +46,9 @@ SCALARS = (
 # Dict and list fields, by their short name on the wire.
 COLLECTIONS = {
     "cat": "category_spend", "pay": "payment_counts", "out": "offer_outcomes", "win": "campaign_windows",
-    "b": "badges", "pos": "applied",
+    "b": "badges", "pos": "applied", "tri": "trials", "td": "tried",
 }
+_LISTS = frozenset({"badges", "tried"})
 DECISION_KEYS = ("decision_id", "trigger", "decided_at", "chosen_campaign_id", "assignment_id", "held_out")
 _DECISION_SET, _DECIDED_AT = frozenset(DECISION_KEYS), DECISION_KEYS.index("decided_at")
 _FEATURE_SET = frozenset(FEATURE_NAMES)
@@ -194,7 +195,7 @@ def decode(data: bytes | str | dict) -> CustomerState:
     values: dict[str, Any] = dict(zip(SCALARS, raw["s"]))
     values["customer_id"] = raw["c"]
     for short, name in COLLECTIONS.items():
-        values[name] = raw.get(short) or ({} if name != "badges" else [])
+        values[name] = raw.get(short) or ([] if name in _LISTS else {})
     rows = [tuple(row) for row in raw.get("f", ())]
     vectors = [dict(zip(FEATURE_NAMES, row)) for row in rows]
     values["pending"] = {task: _unpending(row, vectors, rows) for task, row in raw.get("p", {}).items()}
@@ -218,6 +219,7 @@ def due_at(data: bytes | str | dict) -> float | None:
         at = raw["s"][index] if index < len(raw["s"]) else None
         if at is not None:
             deadlines.append(at)
+    deadlines.extend(window[2] for window in raw.get("tri", {}).values())  # trials' ends (`core.trials`)
     return min(deadlines) if deadlines else None
 
 

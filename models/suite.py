@@ -14,13 +14,14 @@ from models.nbo import NextBestOffer
 from models.quality import Quality
 from models.recommend import CategoryRecommender
 from models.rfm import RFMModel
+from models.uplift import CampaignPerformance
 
 CLASSIFIERS = ("churn", "propensity", "engagement", "campaign_response", "upsell", "payment_default")
 # Models of what the customer does on their own: the system's own actions (offers sent) are
 # treatment, not evidence about the customer, so these models do not read the features that count them.
 OUTCOME_MODELS = ("churn", "propensity", "lifetime_value")
 # Examples with no prediction to grade: what the purchase process and RFM learn from each customer.
-UNGRADED = frozenset({"process", "rfm", "recommendation"})
+UNGRADED = frozenset({"process", "rfm", "recommendation", "uplift"})
 
 
 class ModelSuite:
@@ -34,6 +35,7 @@ class ModelSuite:
     # Class-level defaults too: a suite unpickled from a snapshot saved before they existed has them.
     frozen = False
     source: str | None = None
+    _performance: CampaignPerformance | None = None
 
     def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3,
                  treatment_features: tuple[str, ...] = (), churn_window_days: float = 30.0,
@@ -58,6 +60,7 @@ class ModelSuite:
         self.rfm = RFMModel()
         self.recommendation = CategoryRecommender(k=recommendations)
         self.nbo = NextBestOffer()
+        self._performance = CampaignPerformance()
         self.quality = {name: Quality("classifier") for name in CLASSIFIERS}
         self.quality["lifetime_value"] = Quality("regressor")
         self.pending: Counter = Counter()
@@ -73,8 +76,16 @@ class ModelSuite:
         """
         self.learners, self.churn, self.process, self.nbo = other.learners, other.churn, other.process, other.nbo
         self.rfm, self.recommendation = other.rfm, other.recommendation
+        self._performance = other.performance
         self.quality = other.quality
         self.source = source
+
+    @property
+    def performance(self) -> CampaignPerformance:
+        """What the offers did (`models.uplift`): the fold of the closed trials, not a predictor."""
+        if self._performance is None:  # a suite pickled before it existed
+            self._performance = CampaignPerformance()
+        return self._performance
 
     def __getitem__(self, task: str):
         return self.learners[task]
@@ -98,6 +109,10 @@ class ModelSuite:
                 continue
             if example.task == "recommendation":  # a basket, with the customer's parameters before it
                 self.recommendation.learn_example(example.features)
+                n += 1
+                continue
+            if example.task == "uplift":  # a campaign's trial closed: what the customer did in its window
+                self.performance.learn_one(example.features, example.label, campaign_id=example.ref)
                 n += 1
                 continue
             quality = self.quality[example.task]

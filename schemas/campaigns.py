@@ -149,8 +149,14 @@ class Campaign(_Config):
     daily_budget: int | None = Field(default=None, ge=0, description="Assignments per event-time UTC day.")
     customer_cap: int | None = Field(default=None, ge=1, description="Assignments per customer, ever.")
     cooldown_days: float | None = Field(default=None, gt=0, description="Event time between two to one customer.")
-    control_share: float = Field(default=0.0, ge=0, le=0.5, description="Share of the audience held out.")
+    control_share: float = Field(
+        default=0.0, ge=0, le=0.5,
+        description="Share of the customers held out when this campaign is the next best offer's pick.")
     expires_after_days: float = Field(default=7, gt=0, le=365)
+    attribution_days: float | None = Field(
+        default=None, gt=0, le=365,
+        description="How long after a decision purchases count towards the campaign's uplift "
+                    "(default: expires_after_days).")
     window_days: int = Field(default=1, ge=1, le=365, description="The decision window that names assignment ids.")
 
     @model_validator(mode="after")
@@ -162,6 +168,10 @@ class Campaign(_Config):
     def live_at(self, at: datetime) -> bool:
         return self.status == "active" and (self.starts_at is None or at >= self.starts_at) and (
             self.ends_at is None or at < self.ends_at)
+
+    @property
+    def attribution_window_days(self) -> float:
+        return self.attribution_days if self.attribution_days is not None else self.expires_after_days
 
     def runs_on(self, trigger: str) -> bool:
         return self.trigger == "any" or self.trigger == trigger

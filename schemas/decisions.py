@@ -40,6 +40,12 @@ class DecisionTrace(BaseModel):
     eligible: list[ConsideredOffer] = Field(default_factory=list)
     blocked: dict[str, str] = Field(default_factory=dict, description="campaign id -> the rule or limit that blocked it")
     held_out: list[str] = Field(default_factory=list, description="campaigns whose control group holds this customer")
+    held_out_for: str | None = Field(
+        default=None, description="the top pick's campaign, when its control group holds the customer: no offer went out")
+    choice_probability: float | None = Field(
+        default=None, ge=0, le=1,
+        description="the policy's probability of choosing its top pick among the ranked campaigns (Monte Carlo "
+                    "over the Thompson posterior, seeded by the decision); for off-policy evaluation")
     chosen_campaign_id: str | None = None
     assignment_id: str | None = None
     redelivery: bool = Field(default=False, description="the chosen assignment had been reserved before")

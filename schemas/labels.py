@@ -12,6 +12,12 @@ Gamma-Gamma priors) sees them at a milestone age, features `x`, `t_x`, `T`, `m`,
 Churn, propensity and lifetime value read the process, so their records and its records
 share one key, `process`, and so one partition, in the order the worker learned them
 (`core.outputs.label_key`).
+
+Model `uplift` is a campaign's trial that closed (`core.trials`): `ref` is the campaign,
+features `arm` (1 treated, 0 held out), `purchases`, `spend` and `redeemed` in the
+attribution window, `p` the policy's probability of its choice, `days` the window,
+`e:<campaign>` for each campaign it was chosen among and `hp:<campaign>` for the one
+of highest priority; label the spend.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ModelName = Literal[
     "churn", "propensity", "engagement", "upsell", "payment_default", "lifetime_value", "campaign_response",
-    "process", "rfm", "recommendation",
+    "process", "rfm", "recommendation", "uplift",
 ]
 
 
@@ -39,6 +45,6 @@ class LabeledExampleRecord(BaseModel):
     label: float = Field(description="what happened: 0 or 1 for a classifier, the amount for lifetime value")
     prediction: float = Field(description="what the model said when it predicted")
     baseline: float | None = Field(default=None, description="the heuristic's answer at the same moment, if any")
-    ref: str | None = Field(default=None, description="the campaign of a campaign-response example")
+    ref: str | None = Field(default=None, description="the campaign of a campaign-response or uplift example")
     predicted_at: AwareDatetime
     resolved_at: AwareDatetime = Field(description="the event time at which the label resolved")

@@ -43,6 +43,10 @@ class OfferAssignment(BaseModel):
     offer_config: dict[str, float | int | str | bool] = Field(default_factory=dict)
     scores: dict[str, float] = Field(default_factory=dict)
     model_versions: dict[str, str] = Field(default_factory=dict)
+    choice_probability: float | None = Field(
+        default=None, ge=0, le=1,
+        description="the policy's probability of choosing this offer among the eligible ones (None: the top pick "
+                    "was refused by the limits and this is the next)")
     reason: str
     trigger_event_id: str
     issued_at: AwareDatetime

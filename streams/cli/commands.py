@@ -19,7 +19,7 @@ from core import LoyaltyEngine, load_catalog
 from sim import population
 from schemas import jsonschema
 from streams.cli import inspect
-from streams.cli.progress import ProgressBar, render_report
+from streams.cli.progress import ProgressBar, render_performance, render_report
 from streams.kafka.admin import ensure_topics
 from streams.app import app, settings
 from streams.kafka.publisher import EventPublisher
@@ -187,8 +187,10 @@ VERSION_EVERY = option(
 async def replay(self, events_file: str, out_dir: str, partitions: int, version_every: int | None) -> None:
     """Drive the live pipeline's core over a JSONL event file, in file order, without Kafka or Redis."""
     # Replay runs its own event loop; Faust's is already running here, so it gets a thread.
-    counts, customers, report = await asyncio.to_thread(_replay, events_file, Path(out_dir), partitions, version_every)
+    counts, customers, report, offers = await asyncio.to_thread(_replay, events_file, Path(out_dir), partitions,
+                                                                version_every)
     print(render_report(report))
+    print(render_performance(offers))
     self.say(
         f"replay: {counts.records} records, {counts.processed} processed, {counts.dead_lettered} dead-lettered, "
         f"{counts.assignments} offers, {customers} customers -> {out_dir}/"
@@ -271,9 +273,10 @@ def _replay(events_file: str, out: Path, partitions: int, version_every: int | N
     summary = {"records": counts.records, "processed": counts.processed, "dead_lettered": counts.dead_lettered,
                "assignments": counts.assignments, "customers": len(run.states), "examples_learned":
                counts.examples_learned, "watermark": engine.watermark, "models": report,
-               "model_versions": None if run.learner is None else run.learner.version}
+               "model_versions": None if run.learner is None else run.learner.version,
+               "offers": engine.models.performance.report()}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return counts, len(run.states), report
+    return counts, len(run.states), report, summary["offers"]
 
 
 @app.command(

@@ -68,3 +68,29 @@ def render_report(report: dict[str, dict]) -> str:
             f"{'DRIFT' if r.get('drift') else 'ok'}"
         )
     return "\n".join(lines)
+
+
+def render_performance(report: dict) -> str:
+    """What the offers did: one line per campaign (uplift, 95% intervals), then the policies' values."""
+    lines = [f"{'campaign':<18} {'treated':>8} {'held out':>8}  {'purchase rate uplift [95%]':<30} "
+             f"{'spend/customer uplift [95%]':<30} significant"]
+
+    def span(figure: dict, digits: int) -> str:
+        if figure["difference"] is None:
+            return "-"
+        return f"{figure['difference']:+.{digits}f} [{figure['low']:+.{digits}f}, {figure['high']:+.{digits}f}]"
+
+    for cid, r in report.get("campaigns", {}).items():
+        lines.append(f"{cid:<18} {r['treated']['customers']:>8} {r['held_out']['customers']:>8}  "
+                     f"{span(r['purchase_rate'], 4):<30} {span(r['spend_per_customer'], 2):<30} "
+                     f"{'yes' if r['significant'] else 'no'}")
+    values = report.get("policy_value") or {}
+    if values.get("decisions"):
+        lines.append(f"policy value per decision, doubly robust [95%], over {values['decisions']} logged decisions:")
+        for reward, digits in (("redeemed", 4), ("spend", 2)):
+            parts = []
+            for policy, figures in values[reward].items():
+                f = figures["doubly_robust"]
+                parts.append(f"{policy} {f['value']:.{digits}f} [{f['low']:.{digits}f}, {f['high']:.{digits}f}]")
+            lines.append(f"  {reward:<9} " + "; ".join(parts))
+    return "\n".join(lines)

@@ -15,6 +15,7 @@ from faust import web
 from pydantic import ValidationError
 
 from core import statecodec
+from core.trials import performance_record
 from core.campaigns import campaign_problems
 from schemas.campaigns import Campaign
 from streams.app import app
@@ -146,6 +147,16 @@ async def offer_details(self, request, campaign_id):
         "offer": offer.model_dump(mode="json", exclude={"schema_version"}),
         "offer_config": campaign.offer_config,
     })
+
+
+@app.page(f"{BASE}/campaigns/{{campaign_id}}/performance/")
+async def campaign_performance(self, request, campaign_id):
+    """What the campaign's offer did: treated against held out, with 95% intervals (`models.uplift`)."""
+    if denied := _unauthorized(self, request, write=False):
+        return denied
+    if _find(campaign_id) is None:
+        return _error(self, 404, f"no campaign {campaign_id!r}")
+    return self.json(performance_record(engine, campaign_id))
 
 
 @app.page(f"{BASE}/customers/{{customer_id}}/scores/")

@@ -99,6 +99,7 @@ class WorkerCollector:
                 if isinstance(value, (bool, int, float)):
                     family.add_metric([model], float(value))
             yield family
+        yield from _performance(self.engine.models.performance)
         if self.lag is not None:
             family = GaugeMetricFamily("loyalty_consumer_lag",
                                        "Records in an assigned partition not yet taken by this worker.",
@@ -106,6 +107,27 @@ class WorkerCollector:
             for (topic, partition), value in sorted(self.lag.items()):
                 family.add_metric([topic, str(partition)], value)
             yield family
+
+
+def _performance(performance):
+    """Per campaign: customers in each arm of its comparison, and the uplift with its interval."""
+    arms = GaugeMetricFamily("loyalty_campaign_trial_customers",
+                             "Customers whose attribution window closed, per campaign and arm.",
+                             labels=["campaign", "arm"])
+    uplift = GaugeMetricFamily("loyalty_campaign_uplift",
+                               "Treated minus held out, per campaign and measure; bound: estimate, low, high (95%).",
+                               labels=["campaign", "measure", "bound"])
+    for cid in performance.campaigns():
+        report = performance.uplift(cid)
+        arms.add_metric([cid, "treated"], report["treated"]["customers"])
+        arms.add_metric([cid, "held_out"], report["held_out"]["customers"])
+        for measure in ("purchase_rate", "spend_per_customer"):
+            figure = report[measure]
+            for bound, key in (("estimate", "difference"), ("low", "low"), ("high", "high")):
+                if figure[key] is not None:
+                    uplift.add_metric([cid, measure, bound], figure[key])
+    yield arms
+    yield uplift
 
 
 def render(counters, engine, lag: Mapping[tuple[str, int], int] | None = None, *,

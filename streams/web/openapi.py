@@ -32,6 +32,20 @@ def _path_param(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
 
 
+_DIFFERENCE = {"type": "object", "required": ["difference", "low", "high", "significant"], "properties": {
+    "difference": {"type": ["number", "null"]}, "low": {"type": ["number", "null"]},
+    "high": {"type": ["number", "null"]}, "significant": {"type": "boolean"}}}
+_ARM = {"type": "object", "required": ["customers", "buyers", "redemptions"], "properties": {
+    "customers": {"type": "integer"}, "buyers": {"type": "integer"}, "redemptions": {"type": "integer"},
+    "purchase_rate": {"type": ["number", "null"]}, "spend_per_customer": {"type": ["number", "null"]}}}
+PERFORMANCE = {"type": "object", "required": ["campaign_id", "treated", "held_out", "purchase_rate",
+                                              "spend_per_customer", "significant", "model_version"],
+               "properties": {"campaign_id": {"type": "string"}, "as_of": {"type": ["string", "null"]},
+                              "model_version": {"type": "string"}, "confidence": {"type": "number"},
+                              "treated": _ARM, "held_out": _ARM, "purchase_rate": _DIFFERENCE,
+                              "spend_per_customer": _DIFFERENCE, "significant": {"type": "boolean"}}}
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     _, generated = models_json_schema(
@@ -93,6 +107,12 @@ def document() -> dict:
                 "parameters": [_path_param("campaign_id")],
                 "get": {"summary": "The campaign's offer with its offer_config", "responses": {
                     "200": _json(_ref("OfferDetails"), "the offer details"), "401": UNAUTHORIZED,
+                    "404": NOT_FOUND}},
+            },
+            f"{BASE}/campaigns/{{campaign_id}}/performance/": {
+                "parameters": [_path_param("campaign_id")],
+                "get": {"summary": "The campaign's uplift against its holdout, with 95% intervals", "responses": {
+                    "200": _json(PERFORMANCE, "the campaign's performance"), "401": UNAUTHORIZED,
                     "404": NOT_FOUND}},
             },
             f"{BASE}/customers/{{customer_id}}/scores/": {

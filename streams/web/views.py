@@ -42,6 +42,8 @@ async def models(web, request):
             # With learners: where each version came in (the first record it scored), the last 1,000.
             "model_swaps": [] if versions is None else list(versions.swaps),
             "models": engine.models.report(),
+            # What the offers did: each campaign's uplift against its holdout, and the policies' values.
+            "offers": engine.models.performance.report(),
         }
     )
 

@@ -10,7 +10,21 @@ from streams.counters import Counters
 from streams.web.metrics import LATENCY_BUCKETS, consumer_lag, latency_histogram, render
 
 
+def _performance():
+    from core import trials
+    from models.uplift import CampaignPerformance
+
+    performance = CampaignPerformance()
+    for i in range(40):
+        for arm in (0, 1):
+            window = [arm, 0.0, 1.0, int(i % 3 < 1 + arm), 10.0 * (i % 3 < 1 + arm), 0, 0.5, ["spring"], "spring", 0.0]
+            performance.learn_one(trials.example_features(window), campaign_id="spring")
+    return performance
+
+
 class FakeModels:
+    performance = _performance()
+
     def report(self) -> dict:
         return {
             "churn": {"version": "v", "roc_auc": 0.75, "log_loss": 0.6, "samples": 12, "pending_labels": 3, "drift": True},
@@ -134,3 +148,13 @@ def test_consumer_lag_is_highwater_minus_one_past_the_last_read_or_the_committed
         assignor=SimpleNamespace(assigned_actives=lambda: set(tps)),
     )
     assert consumer_lag(app, ["t"]) == {("t", 0): 3, ("t", 1): 2}
+
+
+def test_each_campaigns_uplift_and_arms_are_gauges():
+    samples = samples_of(render(Counters(), ENGINE))
+    report = FakeModels.performance.uplift("spring")
+    assert samples[("loyalty_campaign_trial_customers", (("arm", "held_out"), ("campaign", "spring")))] == 40
+    for bound, key in (("estimate", "difference"), ("low", "low"), ("high", "high")):
+        labels = (("bound", bound), ("campaign", "spring"), ("measure", "purchase_rate"))
+        assert samples[("loyalty_campaign_uplift", labels)] == report["purchase_rate"][key]
+    assert report["purchase_rate"]["difference"] > 0

@@ -1,0 +1,138 @@
+"""What the offers did: the trials, the holdout after the choice, the uplift fold and policy value."""
+
+import pickle
+import random
+
+import pytest
+from scipy import stats
+
+from core import statecodec, trials
+from core.decisions import Decider, in_control_group
+from core.engine import LoyaltyEngine
+from core.labels import LabeledExample
+from core.state import DAY, CustomerState
+from models.suite import ModelSuite
+from models.uplift import Z95, CampaignPerformance, Row, target_probability
+from core.campaigns import Catalog, load_catalog
+from core.features import customer_features
+
+
+def test_the_normal_quantile_is_scipys():
+    assert Z95 == pytest.approx(stats.norm.ppf(0.975), abs=1e-12)
+
+
+def _trial(perf, cid, arm, purchases, spend, redeemed=0.0, p=0.5, eligible=("a", "b"), top="a", v=0.0):
+    x = trials.example_features([arm, 0.0, 7 * DAY, purchases, spend, redeemed, p, list(eligible), top, v])
+    perf.learn_one(x, spend, campaign_id=cid)
+
+
+def test_spend_interval_is_welchs_from_the_raw_values():
+    rng = random.Random(5)
+    treated = [rng.expovariate(1 / 30) * (rng.random() < 0.6) for _ in range(300)]
+    held = [rng.expovariate(1 / 25) * (rng.random() < 0.5) for _ in range(120)]
+    perf = CampaignPerformance()
+    for y in treated:
+        _trial(perf, "a", 1, int(y > 0), round(y, 2))
+    for y in held:
+        _trial(perf, "a", 0, int(y > 0), round(y, 2))
+    report = perf.uplift("a")
+    raw = stats.ttest_ind([round(y, 2) for y in treated], [round(y, 2) for y in held], equal_var=False)
+    low, high = raw.confidence_interval(0.95)
+    assert report["spend_per_customer"]["low"] == pytest.approx(low, abs=1e-3)
+    assert report["spend_per_customer"]["high"] == pytest.approx(high, abs=1e-3)
+    assert report["treated"]["customers"] == 300 and report["held_out"]["customers"] == 120
+    rate = report["purchase_rate"]
+    assert rate["low"] < rate["difference"] < rate["high"]
+
+
+def test_significant_only_when_the_interval_excludes_zero():
+    perf = CampaignPerformance()
+    for i in range(400):
+        _trial(perf, "strong", 1, int(i % 10 < 7), 10.0 * (i % 10 < 7))
+        _trial(perf, "strong", 0, int(i % 10 < 3), 10.0 * (i % 10 < 3))
+        _trial(perf, "none", 1, int(i % 2), 10.0 * (i % 2))
+        _trial(perf, "none", 0, int(i % 2), 10.0 * (i % 2))
+    assert perf.uplift("strong")["significant"] and perf.uplift("strong")["purchase_rate"]["low"] > 0.3
+    none = perf.uplift("none")
+    assert not none["significant"] and none["purchase_rate"]["low"] < 0 < none["purchase_rate"]["high"]
+    assert perf.uplift("unknown")["purchase_rate"]["difference"] is None  # no customers: no figure, no error
+
+
+def test_policy_values_from_a_uniform_logger_are_the_arms_means():
+    # Logged uniformly between a (redeems 60%) and b (20%, the higher priority).
+    rng = random.Random(1)
+    perf = CampaignPerformance()
+    seen = {"a": [], "b": []}
+    for _ in range(4000):
+        cid = rng.choice("ab")
+        redeemed = float(rng.random() < (0.6 if cid == "a" else 0.2))
+        seen[cid].append(redeemed)
+        _trial(perf, cid, 1, 1, 5.0, redeemed=redeemed, p=0.5, eligible=("a", "b"), top="b")
+    mean = {cid: sum(ys) / len(ys) for cid, ys in seen.items()}
+    values = perf.policy_values()["redeemed"]
+    assert values["highest_priority"]["snips"]["value"] == pytest.approx(mean["b"], abs=1e-6)
+    assert values["highest_priority"]["doubly_robust"]["value"] == pytest.approx(mean["b"], abs=1e-6)
+    assert values["uniform"]["doubly_robust"]["value"] == pytest.approx((mean["a"] + mean["b"]) / 2, abs=1e-6)
+    assert abs(values["uniform"]["snips"]["value"] - (mean["a"] + mean["b"]) / 2) < 0.01
+    se_b = (mean["b"] * (1 - mean["b"]) / len(seen["b"])) ** 0.5
+    figure = values["highest_priority"]["snips"]
+    assert figure["high"] - figure["low"] == pytest.approx(2 * Z95 * se_b, rel=0.02)
+    assert values["highest_priority"]["snips"]["effective_n"] == len(seen["b"])
+
+
+def test_target_probabilities():
+    row = Row("a", 0.25, ("a", "b", "c"), "b", 1.0, 3.0)
+    assert [target_probability(row, p) for p in ("running", "uniform", "highest_priority")] == [0.25, 1 / 3, 0.0]
+
+
+def test_the_suite_folds_uplift_examples_and_keeps_them_through_a_pickle():
+    suite = ModelSuite()
+    x = trials.example_features([1, 0.0, 7 * DAY, 2, 30.0, 1, 0.5, ["a"], "a", 12.0])
+    assert suite.learn([LabeledExample("uplift", x, 30.0, 0.5, None, 0.0, 7 * DAY, "a")]) == 1
+    copy = pickle.loads(pickle.dumps(suite))
+    assert copy.performance.uplift("a")["treated"]["redemptions"] == 1
+    assert suite.pending["uplift"] == 0  # not a prediction: nothing was pending
+
+
+def test_a_trial_counts_purchases_after_the_decision_up_to_the_end_and_survives_the_codec():
+    s = trials.open_trial(CustomerState("c"), "a", True, 10 * DAY, 7, 0.4, ("a", "b"), "b", 55.0)
+    assert s.due_at() == 17 * DAY
+    for at, total in ((10 * DAY, 99.0), (12 * DAY, 20.0), (17 * DAY, 5.0), (17.5 * DAY, 70.0)):
+        s = trials.on_purchase(s, at, total)
+    s = trials.on_redeemed(trials.on_redeemed(s, 12 * DAY, "b"), 12 * DAY, "a")
+    assert statecodec.decode(statecodec.encode(s)) == s
+    assert statecodec.due_at(statecodec.encode(s)) == 17 * DAY
+    s, examples = trials.on_watermark(s, 17 * DAY)
+    (example,) = examples
+    assert (example.ref, example.features["purchases"], example.label, example.features["redeemed"]) == ("a", 2.0, 25.0, 1.0)
+    assert example.features["e:b"] == 1.0 and example.features["hp:b"] == 1.0 and example.features["v"] == 55.0
+    assert trials.entered(s, "a") and not s.trials and statecodec.decode(statecodec.encode(s)) == s
+
+
+def _customer_held_out_of(campaign_id: str, share: float) -> str:
+    return next(f"cust-{i}" for i in range(1000) if in_control_group(f"cust-{i}", campaign_id, share))
+
+
+def test_a_customer_held_out_of_the_top_pick_gets_nothing_then_the_rest_once_entered():
+    shipped = load_catalog(None)
+    base = shipped.campaigns[0].model_copy(update={
+        "status": "active", "audience": shipped.campaigns[0].audience.model_copy(update={
+            k: None for k in type(shipped.campaigns[0].audience).model_fields if k.endswith(("_count", "_days"))}),
+        "starts_at": None, "ends_at": None, "trigger": "any"})
+    catalog = Catalog(offers=shipped.offers, campaigns=[
+        base.model_copy(update={"campaign_id": "top", "priority": 5, "control_share": 0.5}),
+        base.model_copy(update={"campaign_id": "next", "priority": 1})])
+    engine = LoyaltyEngine(catalog)
+    decider = Decider(catalog, engine.models)
+    customer = _customer_held_out_of("top", 0.5)
+    state = CustomerState(customer, purchase_count=3, total_spend=90.0, last_purchase_at=0.0)
+    features = customer_features(state, DAY)
+    scores = engine._scores(features)
+    first = decider.consider(state, features, scores, DAY, "purchase", "e1")
+    assert first.held_out_for == "top" and first.options == () and first.held_out == ("top",)
+    assert 0 < first.choice_probability <= 1 and set(first.ranked) == {"next", "top"}
+    state, assignment, trace = decider.commit(state, first, None)
+    assert assignment is None and trace.held_out_for == "top" and state.trials["top"][0] == 0
+    # Entered already: held out of "top" again, the customer now gets the best of the rest.
+    second = decider.consider(state, features, scores, 2 * DAY, "purchase", "e2")
+    assert second.held_out_for is None and [o.campaign.campaign_id for o in second.options] == ["next"]
