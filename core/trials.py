@@ -113,10 +113,15 @@ def due(state: CustomerState) -> float | None:
 
 def performance_record(engine, campaign_id: str) -> dict:
     """What `GET /campaigns/{id}/performance/` answers, and replay reports: the campaign's uplift as of the
-    watermark, from the fold of the closed trials the engine's models hold, and which version that is."""
-    from datetime import datetime, timezone
-
+    watermark, from the fold of the closed trials the engine's models hold, and which version that is
+    (the `performance` topic's record, `schemas.performance`)."""
     models = engine.models
     version = models.performance.version + (f"@{models.source}" if models.source else "")
-    as_of = datetime.fromtimestamp(engine.watermark, tz=timezone.utc).isoformat() if engine.watermark else None
-    return {"as_of": as_of, "model_version": version, **models.performance.uplift(campaign_id)}
+    return campaign_performance(models.performance, campaign_id, version, engine.watermark or None)
+
+
+def campaign_performance(performance, campaign_id: str, version: str, as_of: float | None) -> dict:
+    from datetime import datetime, timezone
+
+    stamp = None if as_of is None else datetime.fromtimestamp(as_of, tz=timezone.utc).isoformat()
+    return {"as_of": stamp, "model_version": version, **performance.uplift(campaign_id)}

@@ -18,6 +18,7 @@ from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
 from schemas.labels import LabeledExampleRecord
 from schemas.models import ModelVersionRecord
 from schemas.offers import BadgeAward, OfferAssignment, OfferSnapshot
+from schemas.performance import CampaignPerformanceRecord
 from schemas.scores import CustomerScores
 
 
@@ -50,6 +51,8 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("offers", "offer_id", OfferSnapshot, "in", False, "The offer catalog.", compacted=True),
     Contract("campaigns", "campaign_id", Campaign, "in", False, "Campaigns linking to offers.", compacted=True),
     Contract("models", "learner", ModelVersionRecord, "out", False, "Model versions a learner published.", compacted=True),
+    Contract("performance", "campaign_id", CampaignPerformanceRecord, "out", False,
+             "Each campaign's uplift against its holdout, with each model version.", compacted=True),
     Contract("customer-scores", "customer_id", CustomerScores, "out", True, "Per-customer scores (API, Redis).", kafka=False),
 )
 

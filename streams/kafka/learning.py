@@ -19,8 +19,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from pydantic import ValidationError
 
 from core.learner import Cadence, Learner, learner_name
+from core.trials import campaign_performance
 from models.suite import ModelSuite
 from schemas.models import ModelVersionRecord
+from schemas.performance import CampaignPerformanceRecord
 from streams.kafka.admin import MODEL_VERSION_BYTES
 from streams.settings import Settings
 
@@ -125,6 +127,17 @@ class LabelsLearner:
         self._producer: Producer | None = None
         self._first_pending: float | None = None
 
+    def _performance(self, record: ModelVersionRecord, failures: list) -> None:
+        """Each campaign's uplift as this version holds it, to the compacted `performance` topic."""
+        performance = self.learner.suite.performance
+        as_of = None if record.watermark is None else record.watermark.timestamp()
+        version = f"{performance.version}@{record.learner}.v{record.version}"
+        for cid in performance.campaigns():
+            value = CampaignPerformanceRecord.model_validate(campaign_performance(performance, cid, version, as_of))
+            self._producer.produce(self.settings.topic("performance"), key=cid.encode(),
+                                   value=value.model_dump_json().encode(),
+                                   on_delivery=lambda error, _: failures.append(error) if error else None)
+
     def publish(self) -> ModelVersionRecord:
         """Send the next version and wait until the broker has it."""
         if self._producer is None:
@@ -139,6 +152,7 @@ class LabelsLearner:
         self._producer.produce(self.settings.topic("models"), key=record.learner.encode(),
                                value=record.model_dump_json().encode(),
                                on_delivery=lambda error, _: failures.append(error) if error else None)
+        self._performance(record, failures)
         if self._producer.flush(30) or failures:
             raise RuntimeError(f"model version {record.version} of {record.learner} not delivered: "
                                f"{failures[0] if failures else 'timed out'}")

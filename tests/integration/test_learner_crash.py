@@ -171,6 +171,17 @@ def test_a_learner_and_workers_killed_twice_each_end_with_one_model_equal_to_the
     assert published is not None and down["version"] >= published.version
     assert down["from"] == "learners" and down["published_at"] is not None
 
+    # -- issue 19: every worker answers each campaign's performance as the fold of the topic's trials
+    compared = fold.suite.performance.campaigns()
+    assert any(min(fold.suite.performance.uplift(c)[arm]["customers"] for arm in ("treated", "held_out")) > 0
+               for c in compared), "no campaign has customers in both arms"
+    for worker in workers:
+        for cid in compared:
+            answer = worker.get(f"/api/loyalty/v1/campaigns/{cid}/performance/")
+            assert answer["model_version"].endswith(f"@all.v{final.version}")
+            assert {k: v for k, v in answer.items() if k not in ("as_of", "model_version")} == \
+                json.loads(json.dumps(fold.suite.performance.uplift(cid))), cid
+
     # -- states, offers and budgets, as without a learner
     states = _latest_states(custom)
     wrong = [k for k, n in _recount(events).items() if k not in states

@@ -111,6 +111,14 @@ def test_replay_gives_the_live_workers_assignments_and_scores(settings, start_wo
     report = worker.get("/api/loyalty/v1/models/")["models"]
     assert {k: r.get("samples") for k, r in report.items()} == {
         k: r.get("samples") for k, r in replay.engine.models.report().items()}
+    # What the offers did, per campaign: the same trials, so the same uplift and intervals.
+    from core.trials import performance_record
+
+    campaigns = replay.engine.models.performance.campaigns()
+    assert campaigns, "no trial closed"
+    for cid in campaigns:
+        assert worker.get(f"/api/loyalty/v1/campaigns/{cid}/performance/") == json.loads(json.dumps(
+            performance_record(replay.engine, cid)))
     print(f"\nreplay = live: {len(live)} assignments, {len(served)} customers' scores, {sent} events")
 
 
@@ -150,6 +158,20 @@ def test_a_learner_publishes_versions_and_a_restart_from_any_of_them_ends_with_t
     assert first.run(until_end=True, timeout=60) == total
     assert [v.version for v in first.published] == [1, 2, 3]
     assert first.learner.duplicates == 0 and first.learner.invalid == 0
+    # With each version, each campaign's uplift goes to the compacted `performance` topic (issue 19).
+    from schemas.performance import CampaignPerformanceRecord
+
+    campaigns = first.learner.suite.performance.campaigns()
+    assert campaigns and first.learner.suite.performance.uplift(campaigns[0])["treated"]["customers"] > 0
+    latest_figures = {}
+    for record in read_topic(settings, "performance", expect=len(campaigns), idle=1.0):
+        value = CampaignPerformanceRecord.model_validate_json(record.value())
+        latest_figures[record.key().decode()] = value
+    assert sorted(latest_figures) == campaigns
+    for cid, value in latest_figures.items():
+        assert value.model_version.endswith("@all.v3") and value.campaign_id == cid
+        assert value.model_dump(mode="json", exclude={"as_of", "model_version", "schema_version"}) == json.loads(
+            json.dumps(first.learner.suite.performance.uplift(cid)))
     latest = latest_version(settings, "all")
     assert latest is not None and latest.version == 3 and latest.examples_learned == total
     assert sum(latest.labels_offsets.values()) == total
