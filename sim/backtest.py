@@ -168,10 +168,11 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
 
 def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
                progress: Callable[[int], None] | None = None,
-               version_every: int | None = None) -> dict[str, dict[str, float]]:
+               version_every: int | None = None, offers: dict | None = None) -> dict[str, dict[str, float]]:
     """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff.
 
     `version_every`: score as workers that follow a learner's versions do, one every so many examples.
+    `offers`, if given, receives what the offers did during the replay (`CampaignPerformance.report`).
     """
     config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
                           propensity_days=propensity_days)
@@ -181,6 +182,8 @@ def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: 
     run.finish()
     if run.counts.dead_lettered:
         raise BacktestError(f"{run.counts.dead_lettered} of {run.counts.records} events were refused by the core")
+    if offers is not None:
+        offers.update(engine.models.performance.report())
     now = cutoff.timestamp()
     return {cid: engine.current(state, now=now).scores for cid, state in run.states.items()}
 
@@ -232,7 +235,8 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
     if total is not None:
         total(len(before))
     started = time.perf_counter()
-    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress, version_every)
+    offers: dict = {}
+    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress, version_every, offers)
     replay_seconds = time.perf_counter() - started
     customers = sorted(ours)
     if not customers:
@@ -250,6 +254,9 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
         "lifetime_value": [regressor_row("ours (lifetime value)", spend, [ours[c]["lifetime_value"] for c in customers]),
                            regressor_row("zero for everyone", spend, [0.0] * len(customers))],
     }
+    # A recorded history does not answer the offers the replay sends, so every campaign's uplift here is a
+    # placebo: an interval that excludes zero says the holdout comparison is broken, not that an offer works.
+    result["offers"] = offers
     if baselines:
         from sim.baselines import classic_scores
 
@@ -296,6 +303,11 @@ def render(result: dict) -> str:
     for r in result["lifetime_value"]:
         lines.append(f"  {r['model']:<38} {fmt(r['mae'], 2):>8} {fmt(r['spearman']):>8} {fmt(r['mean_predicted'], 2):>15} "
                      f"{fmt(r['mean_actual'], 2):>12}")
+    if result.get("offers", {}).get("campaigns"):
+        from streams.cli.progress import render_performance
+
+        lines += ["", "what the replay's offers did (a placebo: the history does not answer them, so no uplift "
+                      "should show):", render_performance(result["offers"])]
     return "\n".join(lines)
 
 

@@ -49,6 +49,12 @@ def test_our_models_are_judged_on_what_followed_the_cutoff(tmp_path):
     assert zero["mae"] == pytest.approx(zero["mean_actual"]) and ours["mae"] >= 0
     table = bt.render(result)
     assert "ours (churn)" in table and "zero for everyone" in table
+    # The offers the replay sent, compared with their holdout: a recorded history does not answer them.
+    offers = result["offers"]
+    assert offers["trials"] > 0 and offers["campaigns"]
+    for cid, figures in offers["campaigns"].items():
+        assert figures["treated"]["redemptions"] == 0 and cid in table
+    assert "placebo" in table
     bt.write_json(result, tmp_path / "out.json")
     assert json.loads((tmp_path / "out.json").read_text())["data"]["horizon_days"] == 90
 
