@@ -69,6 +69,8 @@ class UpliftRun:
     trials: int = 0
     offers: int = 0
     extra_purchases: int = 0
+    performance: object = None  # the run's `CampaignPerformance` fold
+    as_of: float | None = None  # the watermark at the end
 
     def covered(self, campaign: str, measure: str) -> bool | None:
         est = self.estimates.get(campaign, {}).get(measure, {})
@@ -141,6 +143,7 @@ def run(seed: int, customers: int = 1500, days: int = 180, policy: str = "nbo") 
     replay.finish()
 
     performance = engine.models.performance
+    out.performance, out.as_of = performance, engine.watermark or None
     out.trials = len(closed)
     sums: dict[str, list[float]] = {}
     rows: list[tuple[Row, dict[str, float], float]] = []
@@ -196,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=1500)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--json", help="write every run's figures here")
+    parser.add_argument("--record", metavar="CAMPAIGN",
+                        help="also print the last seed's performance record of this campaign, as the API answers it")
     args = parser.parse_args(argv)
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -220,9 +225,16 @@ def main(argv: list[str] | None = None) -> int:
             {p: r.policy_estimates[reward][p]["doubly_robust"]["value"] for p in POLICIES}) for r in runs)
         print(f"policy value ({reward}): ranking as the truth in {agree}/{len(runs)} seeds (SNIPS), "
               f"{agree_dr}/{len(runs)} (doubly robust)")
+    if args.record:
+        from core.trials import campaign_performance
+
+        last = runs[-1]
+        record = campaign_performance(last.performance, args.record, last.performance.version, last.as_of)
+        print(json.dumps({**record, "true_uplift": last.truth.get(args.record)}, indent=1))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([r.__dict__ for r in runs], f, indent=1, default=str)
+            json.dump([{k: v for k, v in r.__dict__.items() if k != "performance"} for r in runs], f, indent=1,
+                      default=str)
     return 0
 
 
