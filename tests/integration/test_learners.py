@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -63,6 +64,15 @@ def test_two_workers_score_with_the_learners_version_and_stamp_it_on_their_offer
     assert models[0] == models[1]
     assert reports[0]["models"]["churn"]["samples"] == learner.learner.learned["churn"] > 0
     assert reports[0]["models"]["churn"]["version"].endswith(f"@all.v{first.version}")
+    # What the offers did, too: every worker answers each campaign's performance with the learner's figures
+    # (issue 19), whichever of the campaign's customers it holds; only `as_of`, its own watermark, is its own.
+    fold = learner.learner.suite.performance
+    assert fold.campaigns() and sum(fold.uplift(c)["treated"]["customers"] for c in fold.campaigns()) > 0
+    for cid in fold.campaigns():
+        answers = [w.get(f"/api/loyalty/v1/campaigns/{cid}/performance/") for w in (a, b)]
+        for answer in answers:
+            assert answer.pop("as_of") and answer.pop("model_version").endswith(f"@all.v{first.version}")
+        assert answers[0] == answers[1] == json.loads(json.dumps(fold.uplift(cid)))
 
     _publish(settings, events[half:])
     _handled([a, b], len(events))

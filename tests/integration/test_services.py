@@ -6,6 +6,8 @@ import time
 import uuid
 
 import pytest
+
+from schemas.topics import CONTRACTS
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
@@ -34,7 +36,8 @@ def listed_topics(admin: AdminClient, until, seconds: float = 30.0) -> set[str]:
 
 def test_ensure_topics_creates_once_and_refuses_a_partition_mismatch(settings):
     first = ensure_topics(settings)
-    compacted = {settings.topic("offers"), settings.topic("campaigns"), settings.topic("models")}
+    compacted = {settings.topic(c.name) for c in CONTRACTS if c.compacted}
+    assert compacted >= {settings.topic(name) for name in ("offers", "campaigns", "models", "performance")}
     for line in first:
         name = line.split(":")[0]
         assert line.endswith("created (1 partition, compacted)" if name in compacted else "created (4 partitions)"), line
