@@ -309,6 +309,7 @@ class LoyaltyEngine:
             rfm=rfm,
             recommendations=self.recommendations(state),
             last_decisions=state.recent_decisions,
+            badges=state.badges,
             model_versions=self.models.versions(),
         )
 

@@ -79,4 +79,5 @@ class CustomerScores(Frozen):
     rfm: RFMScore
     recommendations: list[Recommendation] = Field(max_length=20)
     last_decisions: list[RecentDecision] = Field(default_factory=list, max_length=10)
+    badges: list[str] = Field(default_factory=list, max_length=64, description="the badges the customer holds")
     model_versions: dict[str, str] = Field(default_factory=dict)

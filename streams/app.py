@@ -27,7 +27,7 @@ app = faust.App(
     **settings.faust_broker_config(),
     store=settings.store,
     datadir=settings.data_dir,
-    autodiscover=["agents", "streams.lifecycle", "streams.web.views", "streams.web.api", "streams.cli.commands"],
+    autodiscover=["agents", "streams.lifecycle", "streams.web.views", "streams.web.api", "streams.web.dashboard", "streams.cli.commands"],
     origin="streams",
     topic_partitions=settings.partitions,
     topic_replication_factor=1,

@@ -21,6 +21,10 @@ class Counters:
     redis_errors: int = 0
     limits_errors: int = 0
     last_dead_letter: dict | None = None
+    # The dashboard's: dead letters by (source topic, reason), offers by campaign, blocks by (campaign, reason).
+    dead_letter_reasons: Counter = field(default_factory=Counter)
+    offers_by_campaign: Counter = field(default_factory=Counter)
+    blocks: Counter = field(default_factory=Counter)
     first_handled_at: float | None = None  # wall clock of the first record handled (benchmarks)
     last_handled_at: float | None = None
 

@@ -181,6 +181,8 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_API_TOKEN), description="Bearer token the API's write endpoints require."
     )
     api_reads_need_token: bool = Field(default=False, description="Guard the read endpoints with the token too.")
+    dashboard_refresh_seconds: float = Field(default=3.0, ge=0.5, le=300.0,
+                                             description="How often the dashboard page reads the figures again.")
 
     # Kafka security, for every client: the worker's Faust consumer and producer, the
     # output producer, the catalog, the CLI (see `kafka_client_config`, `faust_broker_config`).

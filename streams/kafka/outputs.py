@@ -22,6 +22,27 @@ from streams.settings import Settings
 log = logging.getLogger("loyalty.dead_letters")
 
 
+def block_reason(why: str) -> str:
+    """A decision trace's reason for blocking a campaign, as a short label.
+
+    >>> block_reason("limits: customer_cap"), block_reason("audience: not in segment 'vip'")
+    ('customer_cap', 'audience')
+    """
+    head, _, rest = why.partition(":")
+    if head == "limits" and rest.strip():
+        return rest.strip().split()[0]
+    return head.strip()[:40]
+
+
+def dead_letter_reason(error: str) -> str:
+    """A dead letter's error, as a label of bounded variety: its first clause, without the values.
+
+    >>> dead_letter_reason("not valid JSON: Expecting value: line 1 column 1 (char 0)")
+    'not valid JSON'
+    """
+    return error.split(":", 1)[0].strip()[:60] or "unknown"
+
+
 class OutputSink:
     """Puts outputs on their topics (the settings' prefixed names) and counts them."""
 
@@ -39,6 +60,10 @@ class OutputSink:
         counters = self.counters
         if output.topic == "offer-assignments":
             counters.assignments_out += 1
+            counters.offers_by_campaign[output.record.campaign_id] += 1
+        elif output.topic == "decisions":
+            for cid, why in output.record.blocked.items():
+                counters.blocks[(cid, block_reason(why))] += 1
         elif output.topic == "badge-awards":
             counters.badges_out += 1
         elif output.topic == "labels":
@@ -46,6 +71,7 @@ class OutputSink:
         elif output.topic == "dead-letters":
             letter = output.record
             counters.dead_lettered[letter.source_topic] += 1
+            counters.dead_letter_reasons[(letter.source_topic, dead_letter_reason(letter.error))] += 1
             counters.last_dead_letter = {"topic": letter.source_topic, "partition": letter.source_partition,
                                          "offset": letter.source_offset, "error": letter.error}
             log.warning("dead-lettered %s record: topic=%s partition=%s offset=%s reason=%s", letter.error_kind,

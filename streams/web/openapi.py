@@ -124,6 +124,14 @@ def document() -> dict:
                     "200": _json(_ref("Scores"), "the scores"), "401": UNAUTHORIZED, "404": NOT_FOUND,
                     "503": ERROR}},
             },
+            f"{BASE}/dashboard/": {
+                "parameters": [{"name": "scope", "in": "query", "required": False,
+                                "schema": {"enum": ["group", "local"]},
+                                "description": "local: this worker's own figures only (the group view asks each worker)"}],
+                "get": {"summary": "Everything the dashboard shows: each worker's counters, latency, lag and models, "
+                                   "and every campaign's budget use, blocks and uplift", "responses": {
+                    "200": _json({"type": "object"}, "the dashboard's figures"), "400": INVALID,
+                    "401": UNAUTHORIZED}}},
             f"{BASE}/health/": {"get": {"summary": "Readiness and counters", "responses": {
                 "200": _json({"type": "object", "required": ["status", "ready"]}, "health")}}},
             f"{BASE}/models/": {"get": {"summary": "Every model's live quality", "responses": {

@@ -103,7 +103,7 @@ def test_the_api_keeps_its_openapi_contract(api_worker):
     schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{api_worker.port}{API}/openapi.json")
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 10
+    assert len(operations) == 11
     for operation in operations:
 
         @given(case=operation.as_strategy())

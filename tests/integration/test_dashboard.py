@@ -1,0 +1,108 @@
+"""The dashboard in a real headless browser (Debian's chromium, driven through its chromedriver by Selenium),
+against a real worker fed simulated traffic. The screenshot is kept in `.run/artifacts/`."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sim.population import generate
+from streams.kafka.publisher import EventPublisher
+from tests.integration.test_metrics import by_label, parse, scrape
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".run" / "artifacts"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+NO_TICKS = {"LOYALTY_SWEEP_INTERVAL_SECONDS": "0", "LOYALTY_DASHBOARD_REFRESH_SECONDS": "1"}
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.fail("blocked: Debian's chromium and chromium-driver are not installed (scripts/bootstrap installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1400,2700"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _text(driver, element_id: str) -> str:
+    return driver.find_element("id", element_id).text
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_the_dashboard_shows_what_the_metrics_say_and_looks_up_a_customer(settings, start_worker, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    worker = start_worker(env=NO_TICKS)
+    url = f"http://127.0.0.1:{worker.port}/dashboard/"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
+
+    browser.get(url)
+    wait = WebDriverWait(browser, 60, poll_frequency=0.3)
+    wait.until(lambda d: _text(d, "status").startswith("live"))
+
+    events = list(generate(customers=40, days=120, seed=5)[1])
+    publisher = EventPublisher(settings)
+    for event in events:  # traffic while the page watches, so the rates have something to draw
+        publisher.publish(event)
+    publisher.publish_raw(settings.topic("purchases"), b"c-bad", b"{not json")
+    assert publisher.flush() == 0 and not publisher.failed
+    n = len(events) + 1
+    health = worker.wait_for(lambda h: sum(h["counters"]["handled"].values()) == n, timeout=120, what=f"{n} handled")
+
+    # The charts draw (two reads at least), then the figures settle on the worker's own.
+    wait.until(lambda d: d.find_element("id", "chart-events").get_attribute("data-drawn") == "true")
+    wait.until(lambda d: _text(d, "total-events-in") == f"{n:,}")
+    counters = health["counters"]
+    _, text = scrape(worker)
+    samples, _ = parse(text)
+    assert _number(_text(browser, "total-events-in")) == sum(by_label(samples, "loyalty_events_in_total", "topic").values())
+    wait.until(lambda d: _number(_text(d, "total-offers")) == counters["assignments_out"])
+    assert _number(_text(browser, "total-offers")) == samples[("loyalty_assignments_out_total", frozenset())] > 0
+    assert _number(_text(browser, "total-dead-letters")) == counters["dead_lettered_total"] == 1
+    dead = [row.text for row in browser.find_elements("css selector", "#dead-letters tbody tr")]
+    assert dead and settings.topic("purchases") in dead[0] and dead[0].endswith(" 1")
+    assert browser.find_element("css selector", "#chart-events polyline").get_attribute("points")
+    assert browser.find_elements("css selector", "#model-table tbody tr")
+    campaigns = browser.find_elements("css selector", "#campaign-table tbody tr")
+    assert len(campaigns) == len(worker.get("/api/loyalty/v1/campaigns/")["campaigns"])
+    assert _text(browser, "latency-p99").endswith("ms")
+
+    # The customer view: the scores as of now, the churn explanation, the decisions and badges.
+    customer = events[0].customer_id
+    box = browser.find_element("id", "customer-id")
+    box.clear()
+    box.send_keys(customer)
+    browser.find_element("css selector", "#customer-form button").click()
+    wait.until(lambda d: d.find_elements("id", "customer-scores"))
+    scores = worker.get(f"/api/loyalty/v1/customers/{customer}/scores/")
+    shown = _text(browser, "customer")
+    assert customer in shown and "churn explained" in shown and "last decisions" in shown
+    assert f"{scores['churn']['probability']:.3f}" in shown
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.execute_script("window.scrollTo(0, 0)")
+    time.sleep(0.5)
+    assert browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors  # no script error, no refused resource (the CSP would log one)
