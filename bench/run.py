@@ -68,6 +68,8 @@ TARGETS = {
     "state_bytes": 2048.0,    # per customer
     "million_rss_bytes": 1.5 * 2**30,
     "replay_records_per_s": 1_500,
+    "dashboard_first_render_ms": 1_000.0,  # the page's figures drawn, 20 campaigns and ten models
+    "dashboard_throughput": 0.95,          # the worker's rate with the page open, over without
 }
 
 
@@ -247,13 +249,15 @@ def wait_handled(workers: list[Worker], expect: int, timeout: float) -> list[dic
 
 
 def run_workers(name: str, base: Settings, app_id: str, workers: int, expect: int, workdir: Path,
-                port: int, env: dict[str, str] | None = None, timeout: float = 900.0) -> dict:
+                port: int, env: dict[str, str] | None = None, timeout: float = 900.0, on_ready=None) -> dict:
     settings = base.model_copy(update={"app_id": app_id})
     log(f"{name}: {workers} worker(s) of the project ...")
     started = [Worker(settings, workdir / f"{app_id}-{i}", port + i, env) for i in range(workers)]
     try:
         for w in started:
             w.wait_ready()
+        if on_ready is not None:
+            on_ready(started[0].port)
         states = wait_handled(started, expect, timeout)
     finally:
         rss = [w.stop() for w in started]
@@ -516,6 +520,12 @@ def markdown(report: dict) -> str:
         lat = report["latency_history"]
         lines.append(f"Stress, not a target: the compressed history at {lat['offered_rate']:,.0f} events/s (about two "
                      f"days of event time per second; event record to assignment record, {latency_figures(lat)}")
+    if "dashboard" in report:
+        d = report["dashboard"]
+        lines.append(f"Dashboard: the page drew its figures {d['page']['first_render_ms']:,} ms after navigation "
+                     f"(median of {d['page']['tries']}; {d['page']['campaigns']} campaigns, {d['page']['models']} "
+                     f"models); the worker's rate with the page open in chromium was {d['with_over_without']} of "
+                     f"without (with {d['rates_with']}, without {d['rates_without']} events/s).")
     if st.get("customers"):
         lines.append(f"State per customer: mean {st['mean_bytes']:,} bytes, median {st['median_bytes']:,}, "
                      f"p99 {st['p99_bytes']:,} ({st['customers']:,} customers).")
@@ -544,8 +554,8 @@ def main() -> int:
     parser.add_argument("--million", type=int, default=1_000_000, help="Customers in the RocksDB memory step.")
     parser.add_argument("--million-events", type=int, default=5_000, help="Purchases the million-customer worker takes.")
     parser.add_argument("--skip", default="",
-                        help="Comma-separated steps to skip: raw, quix, naive, scorer, latency, stress, scale-out, "
-                             "replay-scale, million.")
+                        help="Comma-separated steps to skip: raw, quix, naive, scorer, dashboard, latency, stress, "
+                             "scale-out, replay-scale, million.")
     parser.add_argument("--replay-customers", default="10000,50000,200000",
                         help="Customer counts of the replay-scale step.")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
@@ -626,6 +636,10 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
         report["learner"] = learner_run(base)
         report["learner"]["scorer_labels_per_s"] = round(sum(w["labels"] for w in scorer["workers"])
                                                          / scorer["seconds"], 1)
+    if "dashboard" not in skip:
+        from bench.dashboard_load import measure as dashboard_measure
+
+        report["dashboard"] = dashboard_measure(run_workers, Worker, base, stamp, n, workdir, args.port + 50, made, log)
     if "latency" not in skip:
         report["latency"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
                                         args.port + 20, live=True, workers=args.latency_workers)
@@ -665,6 +679,14 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
         if row["customers"] <= 25_000 and row["records_per_s"] < TARGETS["replay_records_per_s"]:
             missed.append(f"replay of {row['customers']:,} customers {row['records_per_s']:,} records/s "
                           f"< {TARGETS['replay_records_per_s']:,}")
+    if "dashboard" in report:
+        d = report["dashboard"]
+        if d["page"]["first_render_ms"] > TARGETS["dashboard_first_render_ms"]:
+            missed.append(f"dashboard first render {d['page']['first_render_ms']} ms > "
+                          f"{TARGETS['dashboard_first_render_ms']:.0f} ms")
+        if d["with_over_without"] < TARGETS["dashboard_throughput"]:
+            missed.append(f"throughput with the dashboard open {d['with_over_without']} < "
+                          f"{TARGETS['dashboard_throughput']} of without")
     if "scale-out" in variants:
         shares = [w["handled"] for w in variants["scale-out"]["workers"]]
         if min(shares) == 0 or sum(shares) != n:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from core.limits import REASONS as LIMIT_REASONS
 from core.outputs import Output, dead_letter
 from schemas import encode
 from schemas.deadletter import ErrorKind
@@ -29,8 +30,9 @@ def block_reason(why: str) -> str:
     ('customer_cap', 'audience')
     """
     head, _, rest = why.partition(":")
-    if head == "limits" and rest.strip():
-        return rest.strip().split()[0]
+    if head == "limits":
+        rule = rest.strip().split()[0] if rest.strip() else ""
+        return rule if rule in LIMIT_REASONS else "limits unavailable"
     return head.strip()[:40]
 
 

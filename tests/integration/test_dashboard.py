@@ -106,3 +106,37 @@ def test_the_dashboard_shows_what_the_metrics_say_and_looks_up_a_customer(settin
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors  # no script error, no refused resource (the CSP would log one)
+
+
+def test_any_worker_shows_the_whole_group(settings, start_worker):
+    first, second = start_worker(env=NO_TICKS), start_worker(env=NO_TICKS)
+    purchases = settings.topic("purchases")
+
+    def owned(worker):
+        return {p for p in worker.health()["assigned_partitions"] if p.startswith(purchases + ":")}
+
+    first.wait_for(lambda h: h["ready"] and owned(first) and owned(second) and not owned(first) & owned(second),
+                   timeout=90, what="the partitions shared by two workers")
+    events = list(generate(customers=30, days=60, seed=9)[1])
+    publisher = EventPublisher(settings)
+    for event in events:
+        publisher.publish(event)
+    assert publisher.flush() == 0 and not publisher.failed
+
+    def handled(_):
+        return sum(sum(w.health()["counters"]["handled"].values()) for w in (first, second)) == len(events)
+    first.wait_for(handled, timeout=120, what=f"{len(events)} handled by the two")
+
+    for asked in (first, second):
+        figures = asked.get("/api/loyalty/v1/dashboard/")
+        workers = {w["worker"]: w for w in figures["workers"]}
+        assert len(workers) == 2 and not any("error" in w for w in workers.values()), workers.keys()
+        assert sum(sum(w["counters"]["events_in"].values()) for w in workers.values()) == len(events)
+        # Each worker's own figures, not the asked one's twice: their partitions do not overlap.
+        partitions = [{(lag["topic"], lag["partition"]) for lag in w["lag"] if lag["topic"] == purchases}
+                      for w in workers.values()]
+        assert all(w["counters"]["events_in"] for w in workers.values()) and not partitions[0] & partitions[1]
+        assert {c["campaign_id"] for c in figures["campaigns"]} == {
+            c["campaign_id"] for c in asked.get("/api/loyalty/v1/campaigns/")["campaigns"]}
+    local = first.get("/api/loyalty/v1/dashboard/?scope=local")
+    assert sum(local["counters"]["events_in"].values()) < len(events)

@@ -33,6 +33,26 @@ def _handled(workers, n: int) -> None:
     workers[0].wait_for(total, timeout=120, what=f"{n} events across the workers")
 
 
+def _labels_delivered(settings, expect: int, timeout: float = 60.0) -> None:
+    """Until the labels topic holds `expect` records: a worker counts a label when it goes into its outbox,
+    a moment before the broker has it, and a learner reads up to the end it finds when it starts."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "labels-count", "enable.auto.commit": False})
+    name = settings.topic("labels")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+            held = sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions)
+            if held >= expect or time.monotonic() > deadline:
+                assert held == expect, f"{held} labels on the topic, {expect} sent"
+                return
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+
+
 def _on_version(workers, version: int) -> list[dict]:
     for worker in workers:
         worker.wait_for(lambda h: h["model_source"]["version"] == version, timeout=60,
@@ -52,6 +72,7 @@ def test_two_workers_score_with_the_learners_version_and_stamp_it_on_their_offer
     suite = LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
     learner = LabelsLearner(settings, Learner(suite), Cadence(every_examples=10 ** 6, every_seconds=3600), key)
     labels_out = sum(w.health()["counters"]["labels_out"] for w in (a, b))
+    _labels_delivered(settings, labels_out)
     assert learner.run(until_end=True, timeout=60) == labels_out > 100
     first = learner.published[-1]
     reports = _on_version([a, b], first.version)
