@@ -129,6 +129,7 @@ function lineChart(svg, seriesMap) {
 }
 
 function quality(report) {
+  if (!report.samples) return [null, null]; // nothing learned or judged yet
   for (const key of ["roc_auc", "mae", "hit_rate_at_5", "redemption_rate"]) {
     if (report[key] !== undefined && report[key] !== null) return [key, report[key]];
   }
