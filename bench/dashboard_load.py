@@ -74,8 +74,15 @@ def page_load(driver, url: str, tries: int = 5) -> dict:
 
 def measure(run_workers, worker_class, base, stamp: str, n: int, workdir: Path, port: int, made, log) -> dict:
     """`run_workers` and `worker_class` (`Worker`) as bench/run's; returns the rates with and without the page, and the page's load time."""
+    from core import load_catalog
+    from streams.kafka.catalog import publish_catalog
+
+    workdir.mkdir(parents=True, exist_ok=True)
     catalog = catalog_with(CAMPAIGNS, workdir / "catalog-20.json")
     env = {"LOYALTY_CATALOG_FILE": str(catalog)}
+    # The workers follow the catalog topics, which the earlier steps filled with the packaged catalog's
+    # campaigns: the 20 go there (bench/run runs this step last, so no other step sees them).
+    publish_catalog(base, load_catalog(catalog))
     rates: dict[str, list[float]] = {"without": [], "with": []}
     load = None
     for i, side in enumerate(("without", "with", "with", "without")):

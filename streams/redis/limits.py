@@ -287,6 +287,14 @@ class RedisLimits:
         total, daily = await self.client.mget(self.total_key(campaign_id), self.day_key(campaign_id, day))
         return {"total": int(total or 0), "day": int(daily or 0), "date": day}
 
+    async def usage_many(self, campaign_ids: Sequence[str], day: str | None = None) -> dict[str, dict]:
+        """`usage` of many campaigns in one round trip (the dashboard reads every campaign's)."""
+        day = day or utc_day(time.time())
+        keys = [k for cid in campaign_ids for k in (self.total_key(cid), self.day_key(cid, day))]
+        values = await self.client.mget(keys) if keys else []
+        return {cid: {"total": int(values[2 * i] or 0), "day": int(values[2 * i + 1] or 0), "date": day}
+                for i, cid in enumerate(campaign_ids)}
+
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 

@@ -140,3 +140,24 @@ def test_any_worker_shows_the_whole_group(settings, start_worker):
             c["campaign_id"] for c in asked.get("/api/loyalty/v1/campaigns/")["campaigns"]}
     local = first.get("/api/loyalty/v1/dashboard/?scope=local")
     assert sum(local["counters"]["events_in"].values()) < len(events)
+
+
+def test_with_reads_guarded_the_page_shows_nothing_until_given_the_token(start_worker, browser):
+    import urllib.error
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from streams.settings import DEV_API_TOKEN
+
+    worker = start_worker(env={"LOYALTY_API_READS_NEED_TOKEN": "true"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        worker.get("/api/loyalty/v1/dashboard/")
+    assert refused.value.code == 401
+    browser.get(f"http://127.0.0.1:{worker.port}/dashboard/")  # the shell: no figures in it
+    wait = WebDriverWait(browser, 30, poll_frequency=0.3)
+    wait.until(lambda d: d.find_element("id", "token-form").is_displayed())
+    assert _text(browser, "total-events-in") == "–" and "bearer token" in _text(browser, "status")
+    browser.find_element("id", "token").send_keys(DEV_API_TOKEN)
+    browser.find_element("css selector", "#token-form button").click()
+    wait.until(lambda d: _text(d, "status").startswith("live"))
+    assert _text(browser, "total-events-in") == "0" and not browser.find_element("id", "token-form").is_displayed()
