@@ -8,7 +8,6 @@ group), so a drift of the shared machine falls on both sides; the ratio is of th
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -35,16 +34,12 @@ def catalog_with(n: int, out: Path) -> Path:
 
 
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from tests.services import headless_chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1400,2700"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = headless_chromium()
+    if driver is None:
+        raise RuntimeError("blocked: Debian's chromium and chromium-driver are not installed (scripts/bootstrap installs them)")
+    return driver
 
 
 def page_load(driver, url: str, tries: int = 5) -> dict:
@@ -84,7 +79,6 @@ def measure(run_workers, worker_class, base, stamp: str, n: int, workdir: Path, 
     # campaigns: the 20 go there (bench/run runs this step last, so no other step sees them).
     publish_catalog(base, load_catalog(catalog))
     rates: dict[str, list[float]] = {"without": [], "with": []}
-    load = None
     for i, side in enumerate(("without", "with", "with", "without")):
         app_id = made(f"bench-dash-{i}-{stamp}")
         driver = browser() if side == "with" else None

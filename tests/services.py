@@ -100,3 +100,21 @@ def resolve() -> Services:
     info = redis.Redis.from_url(services.redis_url).info("server")
     services.redis_version = info["redis_version"]
     return services
+
+
+def headless_chromium():
+    """Debian's chromium, headless, driven through its chromedriver by Selenium: what the dashboard's test and
+    its bench step look at the page with. None when either is not installed (scripts/bootstrap installs both)."""
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1400,2700"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(chromedriver), options=options)

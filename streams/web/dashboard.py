@@ -28,14 +28,14 @@ import aiohttp
 from core.limits import utc_day
 from streams.app import app
 from streams.lifecycle import ready
-from streams.kafka import topics
-from streams.runtime import counters, engine, limits, settings, versions
+from streams.runtime import counters, engine, limits, settings
 from streams.web.api import BASE, _error, _unauthorized
-from streams.web.metrics import consumer_lag, record_latency
+from streams.web.metrics import record_latency
+from streams.web.views import input_lag, model_source
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-STATIC = {"": ("dashboard.html", "text/html"), "app.js": ("dashboard.js", "application/javascript"),
+STATIC = {"app.js": ("dashboard.js", "application/javascript"),
           "app.css": ("dashboard.css", "text/css")}
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Cache-Control": "no-cache"}
@@ -54,7 +54,7 @@ async def dashboard_page(self, request):
 
 @app.page("/dashboard/{asset}")
 async def dashboard_asset(self, request, asset):
-    if asset not in STATIC or not asset:
+    if asset not in STATIC:
         return self.text("not found", status=404, headers=dict(HEADERS))
     name, kind = STATIC[asset]
     # aiohttp refuses a charset inside content_type and appends "; charset=utf-8" itself.
@@ -74,11 +74,7 @@ def latency_buckets(histogram=record_latency) -> list[list[float]]:
 
 def local_figures() -> dict:
     """This worker's own figures: counters, latency buckets, lag, watermark and the models it scores with."""
-    sources = (topics.purchases, topics.engagements, topics.payments, topics.ticks)
-    try:
-        lag = consumer_lag(app, [topic.get_topic_name() for topic in sources])
-    except Exception:  # noqa: BLE001 - starting or rebalancing: no lag yet
-        lag = {}
+    lag = input_lag() or {}
     c = counters
     return {
         "worker": str(app.conf.canonical_url),
@@ -98,7 +94,7 @@ def local_figures() -> dict:
         "latency_buckets": latency_buckets(),
         "lag": [{"topic": t, "partition": p, "lag": n} for (t, p), n in sorted(lag.items())],
         "models": engine.models.report(),
-        "model_source": {"from": "worker"} if versions is None else versions.status(),
+        "model_source": model_source(),
     }
 
 

@@ -25,8 +25,10 @@ async def health(web, request):
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),
             "models": {"churn": {"version": engine.models.versions()["churn"], "examples_learned": engine.churn.n_learned}},
-            "model_source": _model_source(),
+            "model_source": model_source(),
             "counters": {**counters.snapshot(), "out_of_order": in_order.dropped, "commits_held": in_order.held},
+            # Each input partition's next offset to process, and Faust's read offset: [expected, read].
+            "ordering": in_order.status(getattr(app.consumer, "_read_offset", None)),
         }
     )
 
@@ -38,7 +40,7 @@ async def models(web, request):
         {
             "watermark": engine.watermark,
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
-            "model_source": _model_source(),
+            "model_source": model_source(),
             # With learners: where each version came in (the first record it scored), the last 1,000.
             "model_swaps": [] if versions is None else list(versions.swaps),
             "models": engine.models.report(),
@@ -48,7 +50,16 @@ async def models(web, request):
     )
 
 
-def _model_source() -> dict:
+def input_lag() -> dict | None:
+    """Lag per (topic, partition) of the inputs this worker reads; None before it has a consumer (starting, rebalancing)."""
+    sources = (topics.purchases, topics.engagements, topics.payments, topics.ticks)
+    try:
+        return consumer_lag(app, [topic.get_topic_name() for topic in sources])
+    except Exception:  # noqa: BLE001 - no consumer yet
+        return None
+
+
+def model_source() -> dict:
     """Who learns the models this worker scores with: itself, or the learners (and which version)."""
     if versions is None:
         return {"from": "worker"}
@@ -58,10 +69,6 @@ def _model_source() -> dict:
 @app.page("/metrics")
 async def prometheus_metrics(web, request):
     """Counters, record latency, model quality and consumer lag in Prometheus text format 0.0.4."""
-    sources = (topics.purchases, topics.engagements, topics.payments, topics.ticks)
-    try:
-        lag = consumer_lag(app, [topic.get_topic_name() for topic in sources])
-    except Exception:  # noqa: BLE001 - no consumer yet (starting, rebalancing): leave the lag out
-        lag = None
+    lag = input_lag()
     # aiohttp refuses a charset inside content_type and appends "; charset=utf-8" itself.
     return web.text(render(counters, engine, lag), content_type="text/plain; version=0.0.4")

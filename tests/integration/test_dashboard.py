@@ -3,7 +3,6 @@ against a real worker fed simulated traffic. The screenshot is kept in `.run/art
 
 from __future__ import annotations
 
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -13,28 +12,19 @@ import pytest
 from sim.population import generate
 from streams.kafka.publisher import EventPublisher
 from tests.integration.test_metrics import by_label, parse, scrape
+from tests.services import headless_chromium
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".run" / "artifacts"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 NO_TICKS = {"LOYALTY_SWEEP_INTERVAL_SECONDS": "0", "LOYALTY_DASHBOARD_REFRESH_SECONDS": "1"}
 
 
 @pytest.fixture
 def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
+    driver = headless_chromium()
+    if driver is None:
         pytest.fail("blocked: Debian's chromium and chromium-driver are not installed (scripts/bootstrap installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1400,2700"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
 
