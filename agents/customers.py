@@ -61,7 +61,7 @@ async def handle_batch(batch) -> None:
         message = event.message
         if not in_order.is_next_offset(message):
             continue
-        handled.append(message.topic)
+        handled.append(message)
         kind = KIND_OF[message.topic]
         if versions is not None:
             versions.scoring(kind, message.partition, message.offset)
@@ -93,10 +93,11 @@ async def handle_batch(batch) -> None:
     if seeks:  # in the consumer's thread: Faust's `seek` calls aiokafka from this one, across threads
         await app.consumer.seek_wait(seeks)
     elapsed = time.perf_counter() - started
-    for topic in handled:
-        if KIND_OF[topic] != "ticks":
+    for message in handled:
+        in_order.finished(message.tp, message.offset)  # its offset may commit now
+        if KIND_OF[message.topic] != "ticks":
             record_latency.observe(elapsed)
-            counters.mark_handled(topic)
+            counters.mark_handled(message.topic)
 
 
 def _read_to_end(partition: int) -> bool:

@@ -15,7 +15,12 @@ agent must see next: where Faust's seek to the committed offsets put it (`guard`
 * a record before it was processed already: not again;
 * a record of a partition whose start is not known yet is not processed: it comes again.
 
-And no offset commits past the next expected one (`committable`), whatever Faust acked.
+What commits is the agent's own count, not Faust's acks (`committable`): the offset after
+the last record whose batch the agent finished (`finished`), never past the next expected.
+Faust commits the first unbroken run of offsets it acked, and refuses to commit when the
+lowest acked one is past its committed offset. A record it handed over across a broker outage
+and never acked then stalls that partition's commits for good, though the agent processed
+everything after it (the fault test found payments' four partitions stuck that way).
 Records Faust dropped with nothing after them are found by `stalled`, which a timer
 turns into seeks.
 """
@@ -40,6 +45,7 @@ class InOrder:
         self.sought: dict = {}  # TP -> the offset last sought to (one seek per gap)
         self.progress: dict = {}  # TP -> when its expected offset last moved
         self.dropped = 0  # records Faust handed over out of order
+        self.done: dict = {}  # TP -> the offset after the last record whose batch finished
         self.held = 0  # commits held back below what Faust acked
 
     def reset(self, starts: Mapping) -> None:
@@ -47,6 +53,7 @@ class InOrder:
         ours = {tp: offset for tp, offset in starts.items() if tp.topic in self.topics}
         self.expected = {tp: offset for tp, offset in ours.items() if offset is not None}
         self.pending = {tp for tp, offset in ours.items() if offset is None}
+        self.done = dict(self.expected)
         self.refused.clear()
         self.seeks.clear()
         self.sought.clear()
@@ -58,7 +65,7 @@ class InOrder:
         for tp, offset in starts.items():
             if tp in self.pending:
                 self.pending.discard(tp)
-                self.expected[tp] = offset
+                self.expected[tp] = self.done[tp] = offset
                 if tp in self.refused:
                     self.seeks[tp] = self.sought[tp] = offset
 
@@ -83,17 +90,24 @@ class InOrder:
                         tp, offset, expected, expected)
         return False
 
-    def committable(self, tp, offset):
-        """The offset that may commit for `tp` when Faust would commit `offset`."""
-        if tp.topic not in self.topics or offset is None:
-            return offset
+    def finished(self, tp, offset: int) -> None:
+        """The batch holding this record (which `is_next_offset` let through) is done: its states and outputs
+        are queued, so its offset may commit. A record of a generation before the last seek is ignored."""
         expected = self.expected.get(tp)
-        if expected is None:
+        if expected is not None and offset < expected and offset + 1 > self.done.get(tp, -1):
+            self.done[tp] = offset + 1
+
+    def committable(self, tp, offset):
+        """The offset that commits for `tp` when Faust would commit `offset` (None: nothing commits)."""
+        if tp.topic not in self.topics:
+            return offset
+        done = self.done.get(tp)
+        if done is None:
             return None
-        if offset > expected:
+        expected = self.expected.get(tp, done)
+        if offset is not None and offset > expected:  # Faust acked records the agent never saw
             self.held += 1
-            return expected
-        return offset
+        return min(done, expected)
 
     def stalled(self, read: Mapping, after: float) -> dict:
         """Partitions Faust read past the expected offset while it did not move for `after` seconds."""
@@ -123,6 +137,17 @@ class InOrder:
                 return False
         return True
 
+    def status(self, read: Mapping | None = None) -> dict:
+        """Per partition: the offset the agent expects next (and Faust's read offset), the partitions whose start
+        is not known yet, and the seeks asked for. What to look at when a partition does not move."""
+        read = read or {}
+        return {
+            "expected": {f"{tp.topic}:{tp.partition}": [offset, read.get(tp)]
+                         for tp, offset in sorted(self.expected.items())},
+            "pending": sorted(f"{tp.topic}:{tp.partition}" for tp in self.pending),
+            "seeks": {f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(self.sought.items())},
+        }
+
     def take_seeks(self) -> dict:
         seeks, self.seeks = self.seeks, {}
         return seeks
@@ -141,7 +166,16 @@ class InOrder:
                 self.started(await consumer.earliest_offsets(*self.pending))
 
         def capped(tp):
-            return self.committable(tp, new_offset(tp))
+            offset = self.committable(tp, new_offset(tp))
+            if tp.topic in self.topics and offset is not None:
+                # Faust's acks below what commits are of no further use: an unacked record among them
+                # would keep every later ack in its list, sorted again at each commit.
+                acked = consumer._acked.get(tp)
+                stale = [o for o in acked if o < offset] if acked else ()
+                if stale:
+                    acked[:] = [o for o in acked if o >= offset]
+                    consumer._acked_index[tp].difference_update(stale)
+            return offset
 
         consumer.perform_seek = seek_then_reset
         consumer._new_offset = capped

@@ -74,16 +74,22 @@ def _publish(settings, events, log: list, rate: float = RATE) -> None:
 
 def _consumed(settings) -> bool:
     """Has the workers' group committed the end offset of every input partition?"""
+    return not _behind(settings)
+
+
+def _behind(settings) -> dict:
+    """Input partitions whose committed offset is short of the end: `{"topic:p": [committed, end]}`."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.app_id,
                          "enable.auto.commit": False})
     try:
         partitions = [TopicPartition(settings.topic(t), p) for t in INPUTS for p in range(settings.partitions)]
         committed = consumer.committed(partitions, timeout=10)
+        behind = {}
         for tp in committed:
             _, high = consumer.get_watermark_offsets(tp, timeout=10)
             if tp.offset < high:
-                return False
-        return True
+                behind[f"{tp.topic}:{tp.partition}"] = [tp.offset, high]
+        return behind
     finally:
         consumer.close()
 

@@ -44,14 +44,40 @@ def test_nothing_is_processed_before_the_start_of_a_partition_is_known():
     assert order.is_next_offset(record(2, P1)) and not order.is_next_offset(record(5, TP("purchases", 9)))  # not ours
 
 
-def test_no_offset_commits_past_a_record_that_was_not_processed():
+def test_the_status_names_each_partitions_next_offset_and_those_still_waiting_for_their_start():
+    order = InOrder(["purchases"])
+    order.reset({P0: 4, P1: None})
+    assert not order.is_next_offset(record(6))  # 4 and 5 never came: read again from 4
+    assert order.status({P0: 6}) == {"expected": {"purchases:0": [4, 6]}, "pending": ["purchases:1"],
+                                     "seeks": {"purchases:0": 4}}
+
+
+def test_what_commits_is_what_the_agent_finished_never_what_faust_acked():
     order = InOrder(["purchases"])
     order.reset({P0: 5, P1: None})
+    assert order.committable(P0, 9) == 5  # nothing finished yet: the start
     assert order.is_next_offset(record(5)) and order.is_next_offset(record(6))
+    assert order.committable(P0, 7) == 5  # processed, but their batch is not done
+    order.finished(P0, 5)
+    order.finished(P0, 6)
     assert order.committable(P0, 7) == 7
-    assert order.committable(P0, 12) == 7 and order.held == 1  # Faust acked 7..11, the agent never saw them
+    assert order.committable(P0, 12) == 7 and order.held == 2  # Faust acked 7..11 (and 5..8 at first), unseen
+    # Faust commits nothing when an unacked record heads its list (a broker outage can leave one): we do.
+    assert order.committable(P0, None) == 7
     assert order.committable(P1, 3) is None  # start not known: nothing commits
-    assert order.committable(OTHER, 40) == 40 and order.committable(P0, None) is None
+    assert order.committable(OTHER, 40) == 40
+
+
+def test_a_batch_that_finishes_after_a_seek_commits_nothing_of_the_generation_before():
+    order = InOrder(["purchases"])
+    order.reset({P0: 5})
+    assert order.is_next_offset(record(5)) and order.is_next_offset(record(6))
+    order.reset({P0: 5})  # a rebalance while the batch waited: the partition is read again from 5
+    order.finished(P0, 6)
+    assert order.committable(P0, None) == 5
+    order.reset({P0: 20})  # another worker had gone further
+    order.finished(P0, 6)
+    assert order.committable(P0, None) == 20
 
 
 def test_a_partition_read_past_what_was_processed_is_read_again_once_it_stalls():
@@ -86,12 +112,20 @@ def test_the_guard_learns_the_starts_at_each_seek_and_caps_commits():
         def _new_offset(self, tp):
             return 99
 
+        _acked = {P0: [31, 28, 29, 40]}
+        _acked_index = {P0: {31, 28, 29, 40}}
+
     consumer, order = Consumer(), InOrder(["purchases"])
     order.guard(consumer)
     order.guard(consumer)  # once only
     asyncio.run(consumer.perform_seek())
     assert order.expected == {P0: 30, P1: 0} and not order.pending
     assert consumer._new_offset(P0) == 30 and consumer._new_offset(OTHER) == 99
+    assert order.is_next_offset(record(30)) and order.is_next_offset(record(31))
+    order.finished(P0, 30)
+    order.finished(P0, 31)
+    assert consumer._new_offset(P0) == 32
+    assert consumer._acked[P0] == [40] and consumer._acked_index[P0] == {40}  # acks below the commit dropped
 
 
 def test_a_partition_is_read_to_end_when_every_topic_of_it_was_processed_up_to_its_high_watermark():
