@@ -34,11 +34,11 @@ def catalog_with(n: int, out: Path) -> Path:
 
 
 def browser():
-    from tests.services import headless_chromium
+    from tests.services import CHROMIUM_BLOCKED, headless_chromium
 
     driver = headless_chromium()
     if driver is None:
-        raise RuntimeError("blocked: Debian's chromium and chromium-driver are not installed (scripts/bootstrap installs them)")
+        raise RuntimeError(CHROMIUM_BLOCKED)
     return driver
 
 

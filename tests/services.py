@@ -102,6 +102,9 @@ def resolve() -> Services:
     return services
 
 
+CHROMIUM_BLOCKED = "blocked: Debian's chromium and chromium-driver are not installed (scripts/bootstrap installs them)"
+
+
 def headless_chromium():
     """Debian's chromium, headless, driven through its chromedriver by Selenium: what the dashboard's test and
     its bench step look at the page with. None when either is not installed (scripts/bootstrap installs both)."""

@@ -12,7 +12,7 @@ import pytest
 from sim.population import generate
 from streams.kafka.publisher import EventPublisher
 from tests.integration.test_metrics import by_label, parse, scrape
-from tests.services import headless_chromium
+from tests.services import CHROMIUM_BLOCKED, headless_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ NO_TICKS = {"LOYALTY_SWEEP_INTERVAL_SECONDS": "0", "LOYALTY_DASHBOARD_REFRESH_SE
 def browser():
     driver = headless_chromium()
     if driver is None:
-        pytest.fail("blocked: Debian's chromium and chromium-driver are not installed (scripts/bootstrap installs them)")
+        pytest.fail(CHROMIUM_BLOCKED)
     yield driver
     driver.quit()
 

@@ -27,7 +27,7 @@ from sim import population
 from schemas.codec import decode
 from schemas.offers import OfferAssignment
 from tests.integration.conftest import read_topic
-from tests.integration.test_crash import _behind, _catalog, _consumed, _latest_states, _publish, _recount
+from tests.integration.test_crash import _behind, _catalog, _latest_states, _publish, _recount
 from tests.services import ROOT
 
 pytestmark = pytest.mark.integration
@@ -98,10 +98,10 @@ def test_the_worker_rides_out_a_frozen_and_stopped_broker_and_a_redis_restart(ow
     driver.join()
 
     deadline = time.monotonic() + 180
-    while not _consumed(custom):
+    while behind := _behind(custom):
         assert worker.process.poll() is None, f"the worker died:\n{worker.log_tail()}"
         assert time.monotonic() < deadline, (
-            f"inputs not consumed: committed short of the end {_behind(custom)}; the worker's ordering "
+            f"inputs not consumed: committed short of the end {behind}; the worker's ordering "
             f"{worker.health().get('ordering')}\n{worker.log_tail()}")
         time.sleep(1.0)
     health = worker.health()
