@@ -40,6 +40,9 @@ class EngineConfig:
     ltv_horizon_days: float = 90.0
     upsell_factor: float = 1.2
     upsell_max_days: float = 120.0
+    # Churn, propensity and lifetime value learn from labels over at most this many days and
+    # answer over their own window, the purchase process carrying the weights to a longer one.
+    learn_window_days: float = 30.0
     # Silent customers are reviewed (re-scored, and offered what a sweep campaign wants)
     # this long after their last purchase, then at growing gaps, up to `review_until_days` of silence.
     review_after_days: float = 14.0
@@ -109,7 +112,8 @@ class LoyaltyEngine:
         self.config = config
         self.models = models if models is not None else ModelSuite(
             ltv_horizon_days=config.ltv_horizon_days, treatment_features=TREATMENT_FEATURES,
-            churn_window_days=config.churn_window_days, propensity_days=config.propensity_days)
+            churn_window_days=config.churn_window_days, propensity_days=config.propensity_days,
+            learn_window_days=config.learn_window_days)
         self.watermark = 0.0
         self.marks: dict[int, float] = {}  # partition -> its latest event time
         self.lane = 0  # the partition of the customer being processed
@@ -179,14 +183,18 @@ class LoyaltyEngine:
         cfg = self.config
         # The heuristic to beat: the longer the gap just closed, the likelier the next is long.
         # Mapped monotonically into [0, 1], which keeps its ranking (and so its ROC AUC).
-        gap_heuristic = None if previous_gap is None else 1.0 - math.exp(-previous_gap / cfg.churn_window_days)
-        state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days,
-                              baseline=gap_heuristic, spaced=True)
-        state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
+        churn, propensity, value = self.models["churn"], self.models["propensity"], self.models["lifetime_value"]
+        gap_heuristic = None if previous_gap is None else 1.0 - math.exp(-previous_gap / churn.horizon_days)
+        state = self._predict(state, "churn", features, self._label_prediction(churn, features, scores["churn_probability"]),
+                              now, churn.horizon_days, baseline=gap_heuristic, spaced=True)
+        state = self._predict(state, "propensity", features,
+                              self._label_prediction(propensity, features, scores["propensity_to_buy"]),
+                              now, propensity.horizon_days,
                               baseline=None if gap_heuristic is None else 1.0 - gap_heuristic, spaced=True)
         state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
                               extra=state.avg_basket * cfg.upsell_factor)
-        state = self._predict(state, "lifetime_value", features, scores["lifetime_value"], now, cfg.ltv_horizon_days,
+        state = self._predict(state, "lifetime_value", features,
+                              self._label_prediction(value, features, scores["lifetime_value"]), now, value.horizon_days,
                               spaced=True)
         state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
         state = state.evolve(next_review_at=now + cfg.review_after_days * DAY)
@@ -251,10 +259,12 @@ class LoyaltyEngine:
         # with a long window, the silent weeks are most of what the model must learn. Not lifetime
         # value: its calibration scales by spend seen over spend predicted, and the reviews' near-zero
         # answers made that ratio run away (mean 800 where 24 was spent, CDNOW, 182 days).
-        state = self._predict(state, "churn", features, scores["churn_probability"], now, cfg.churn_window_days,
-                              spaced=True)
-        state = self._predict(state, "propensity", features, scores["propensity_to_buy"], now, cfg.propensity_days,
-                              spaced=True)
+        churn, propensity = self.models["churn"], self.models["propensity"]
+        state = self._predict(state, "churn", features, self._label_prediction(churn, features, scores["churn_probability"]),
+                              now, churn.horizon_days, spaced=True)
+        state = self._predict(state, "propensity", features,
+                              self._label_prediction(propensity, features, scores["propensity_to_buy"]),
+                              now, propensity.horizon_days, spaced=True)
         decision = self.decider().consider(state, features, scores, now, "sweep", review_at=review)
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
                        decision=decision)
@@ -338,6 +348,11 @@ class LoyaltyEngine:
             "payment_default_risk": round(m["payment_default"].predict_one(features), 6),
             "lifetime_value": round(m["lifetime_value"].predict_one(features), 2),
         }
+
+    @staticmethod
+    def _label_prediction(model, features: dict[str, float], served: float) -> float:
+        """What `model` says over the horizon its labels resolve over: the served score when that is its horizon."""
+        return served if model.score_horizon_days is None else model.predict_label_one(features)
 
     def _milestones(self, state: CustomerState, until: float) -> tuple[CustomerState, list[LabeledExample]]:
         """The customer as the purchase process sees them at each milestone age reached by `until`.

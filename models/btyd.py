@@ -207,6 +207,7 @@ class PurchaseProcess:
             self._step(_GG, gg)
             self.n_spend_seen += 1
         self._params = None
+        self.__dict__.pop("_memo", None)
 
     def _step(self, names: tuple[str, ...], log_likelihood) -> None:
         """One Adam step of `names` up `log_likelihood`, then the average moves toward the new point."""
@@ -244,7 +245,22 @@ class PurchaseProcess:
 
     def features(self, x: float, t_x: float, T: float, m: float, horizon_days: float) -> dict[str, float]:
         """What the models on top read: probability alive, no purchase within the horizon, expected purchases
-        and spend over it, as logits and logs."""
+        and spend over it, as logits and logs.
+
+        Remembered until the parameters next move: scoring one customer asks for the same
+        horizons several times (churn's label window for churn, its correction in lifetime value,
+        the pending labels).
+        """
+        key = (x, t_x, T, m, horizon_days)
+        memo = self.__dict__.setdefault("_memo", {})
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= 256:
+                memo.clear()
+            found = memo[key] = self._features(x, t_x, T, m, horizon_days)
+        return found
+
+    def _features(self, x: float, t_x: float, T: float, m: float, horizon_days: float) -> dict[str, float]:
         params = self.parameters
         alive = min(1 - 1e-9, max(1e-9, params.p_alive(x, t_x, T)))
         none = min(1 - 1e-9, max(1e-9, params.none_within(x, t_x, T, horizon_days)))
@@ -269,6 +285,11 @@ class PurchaseProcess:
         T = x.get("tenure_days", 0.0)
         t_x = max(0.0, T - x.get("days_since_purchase", 0.0))
         return {**x, **self.features(x_days, t_x, T, x.get("mean_repeat_spend", 0.0), horizon_days)}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)  # a cache, not the model
+        return state
 
     @property
     def version(self) -> str:

@@ -44,9 +44,11 @@ class ChurnModel(LinearClassifier):
 
     def __init__(self, learning_rate: float = 0.01, medium_at: float = 0.35, high_at: float = 0.6,
                  ignore: tuple[str, ...] = (), process=None, horizon_days: float = 30.0,
-                 offset: str | None = None) -> None:
+                 offset: str | None = None, score_horizon_days: float | None = None,
+                 average_examples: int | None = None) -> None:
         super().__init__("churn", learning_rate=learning_rate, ignore=ignore, process=process,
-                         horizon_days=horizon_days, offset=offset)
+                         horizon_days=horizon_days, offset=offset, score_horizon_days=score_horizon_days,
+                         average_examples=average_examples)
         self.medium_at = medium_at
         self.high_at = high_at
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from river import compose, linear_model, optim, preprocessing
+from river.utils.math import sigmoid
 
 from models.linear import clip_scaled
 
@@ -51,12 +52,20 @@ class LifetimeValueModel:
 
     # Defaults for models restored from snapshots taken before these existed.
     process_examples, process_seen, process_predicted, prior_examples = 0, 0.0, 0.0, PRIOR_EXAMPLES
+    score_horizon_days: float | None = None
+    churn = None
 
     def __init__(self, horizon_days: float = 90.0, learning_rate: float = 0.01, ignore: tuple[str, ...] = (),
-                 process=None, prior_examples: float = PRIOR_EXAMPLES) -> None:
+                 process=None, prior_examples: float = PRIOR_EXAMPLES, score_horizon_days: float | None = None,
+                 churn=None) -> None:
         self.name = "lifetime_value"
         self.process = process
+        # Labels (spend seen) over `horizon_days`; answers over `score_horizon_days` when longer:
+        # the process's expected spend over it, times the factor learned over the labels' horizon.
         self.horizon_days = horizon_days
+        self.score_horizon_days = score_horizon_days if score_horizon_days != horizon_days else None
+        # A `models.churn.ChurnModel` on the same process, whose weights say who buys at all.
+        self.churn = churn
         self.learning_rate = learning_rate
         self.prior_examples = prior_examples
         self.ignore = tuple(ignore)  # features never read (see `LinearClassifier`)
@@ -79,17 +88,38 @@ class LifetimeValueModel:
         self.process_predicted = 0.0
 
     def predict_one(self, x: dict[str, float]) -> float:
-        """Spend over the next `horizon_days`."""
-        augmented = self._augmented(x)
+        """Spend over the horizon it answers for (`score_horizon_days`, else `horizon_days`)."""
+        augmented = self._augmented(x, self.score_horizon_days)
         if augmented is not None:
-            return _expected(augmented) * self.process_scale
+            return self._expected(x, augmented) * self.process_scale
         return self._spend(x) * self.scale
 
-    def _augmented(self, x: dict[str, float]) -> dict[str, float] | None:
+    def predict_label_one(self, x: dict[str, float]) -> float:
+        """Spend over the horizon its labels resolve over (`horizon_days`): what its quality grades."""
+        augmented = self._augmented(x)
+        if augmented is not None:
+            return self._expected(x, augmented) * self.process_scale
+        return self._spend(x) * self.scale
+
+    def _expected(self, x: dict[str, float], augmented: dict[str, float]) -> float:
+        """The process's expected spend over the augmented horizon, with churn's say on whether any comes.
+
+        Expected spend is the chance of any purchase times the spend given one. The process's chance
+        of none, `p`, is replaced by churn's: the same log-odds plus what churn's weights add
+        (`LinearClassifier.correction`), so value ranks as churn does where churn knows better.
+        """
+        expected = _expected(augmented)
+        churn = self.churn
+        if churn is None or churn.offset is None or expected <= 0:
+            return expected
+        none = augmented["logit_none_in_horizon"]
+        return expected * (1.0 - sigmoid(none + churn.correction(x))) / max(1e-9, 1.0 - sigmoid(none))
+
+    def _augmented(self, x: dict[str, float], horizon: float | None = None) -> dict[str, float] | None:
         """`x` with the purchase process's features over the horizon (None: no process, or no counts in `x`)."""
         if self.process is None or "repeat_days" not in x:
             return None
-        return self.process.augment(x, self.horizon_days)
+        return self.process.augment(x, horizon or self.horizon_days)
 
     @property
     def process_scale(self) -> float:
@@ -116,7 +146,7 @@ class LifetimeValueModel:
         if augmented is not None:
             self.process_examples += 1
             self.process_seen += max(0.0, y)
-            self.process_predicted += _expected(augmented)
+            self.process_predicted += self._expected(x, augmented)
             x = augmented
         self.spend_seen += max(0.0, y)
         self.spend_predicted += self._spend(x)

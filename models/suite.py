@@ -24,6 +24,10 @@ OUTCOME_MODELS = ("churn", "propensity", "lifetime_value")
 UNGRADED = frozenset({"process", "rfm", "recommendation", "uplift"})
 
 
+# Churn and propensity predict with their weights averaged over about this many examples (`LinearClassifier`).
+AVERAGE_EXAMPLES = 2000
+
+
 class ModelSuite:
     """Churn, propensity to buy, engagement, campaign response, upsell, payment default,
     lifetime value, RFM, product recommendation and next best offer.
@@ -39,24 +43,30 @@ class ModelSuite:
 
     def __init__(self, ltv_horizon_days: float = 90.0, recommendations: int = 3,
                  treatment_features: tuple[str, ...] = (), churn_window_days: float = 30.0,
-                 propensity_days: float = 14.0) -> None:
+                 propensity_days: float = 14.0, learn_window_days: float = 30.0) -> None:
         # The purchase process (BG/NBD and Gamma-Gamma priors, learned online) that churn, propensity
         # and lifetime value read, each over its own horizon; the engine shows it customers (`observe`).
         self.process = PurchaseProcess()
         # Churn and propensity start from the process's own answer (its log-odds are their offset) and learn
         # what it misses; lifetime value likewise from its expected spend.
-        self.churn = ChurnModel(ignore=treatment_features, process=self.process, horizon_days=churn_window_days,
-                                offset="logit_none_in_horizon")
+        # Each learns over at most `learn_window_days` and answers over its own horizon (`LinearClassifier`).
+        self.churn = ChurnModel(ignore=treatment_features, process=self.process,
+                                horizon_days=min(churn_window_days, learn_window_days),
+                                score_horizon_days=churn_window_days, offset="logit_none_in_horizon",
+                                average_examples=AVERAGE_EXAMPLES)
         self.learners: dict = {
             name: LinearClassifier(name, ignore=treatment_features if name in OUTCOME_MODELS else ())
             for name in CLASSIFIERS if name not in ("churn", "propensity")
         }
         self.learners["propensity"] = LinearClassifier("propensity", ignore=treatment_features, process=self.process,
-                                                       horizon_days=propensity_days, offset="logit_none_in_horizon",
-                                                       offset_sign=-1.0)
+                                                       horizon_days=min(propensity_days, learn_window_days),
+                                                       score_horizon_days=propensity_days,
+                                                       offset="logit_none_in_horizon", offset_sign=-1.0,
+                                                       average_examples=AVERAGE_EXAMPLES)
         self.learners["churn"] = self.churn
-        self.learners["lifetime_value"] = LifetimeValueModel(horizon_days=ltv_horizon_days, ignore=treatment_features,
-                                                             process=self.process)
+        self.learners["lifetime_value"] = LifetimeValueModel(
+            horizon_days=min(ltv_horizon_days, learn_window_days), score_horizon_days=ltv_horizon_days,
+            ignore=treatment_features, process=self.process, churn=self.churn)
         self.rfm = RFMModel()
         self.recommendation = CategoryRecommender(k=recommendations)
         self.nbo = NextBestOffer()
@@ -140,6 +150,9 @@ class ModelSuite:
         out, versions = {}, self.versions()
         for name, model in self.learners.items():
             out[name] = {"version": versions[name], "pending_labels": max(0, self.pending[name]), **self.quality[name].report()}
+            if getattr(model, "process", None) is not None:  # graded over its labels' window, answering over its own
+                out[name]["label_window_days"] = float(model.horizon_days)
+                out[name]["answers_for_days"] = float(model.score_horizon_days or model.horizon_days)
         out["rfm"] = {"version": self.rfm.version, "samples": self.rfm.n_seen, "drift": False}
         reco = self.recommendation
         out["recommendation"] = {

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     engagement_days: float = Field(default=7.0, gt=0, description="Engagement score: an engagement within this many days.")
     payment_window_days: float = Field(default=30.0, gt=0, description="Payment default: a failure or late payment within.")
     ltv_horizon_days: float = Field(default=90.0, gt=0, description="Lifetime value: spend over this many days.")
+    learn_window_days: float = Field(
+        default=30.0, gt=0,
+        description="Churn, propensity and lifetime value learn from labels over at most this many days; a longer "
+                    "window's answer carries their weights with the purchase process.",
+    )
     max_offers_per_week: int | None = Field(
         default=3, ge=0, description="Contact policy: offers per customer per 7 days of event time, all campaigns."
     )
@@ -317,6 +322,7 @@ class Settings(BaseSettings):
             engagement_days=self.engagement_days,
             payment_window_days=self.payment_window_days,
             ltv_horizon_days=self.ltv_horizon_days,
+            learn_window_days=self.learn_window_days,
             earliest_event_time=self.earliest_event_time.timestamp(),
         )
 

@@ -57,7 +57,8 @@ def test_a_customer_is_shown_to_the_prior_at_fixed_ages_whatever_they_buy():
 
 
 def test_reviews_predict_while_earlier_predictions_wait():
-    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig(churn_window_days=182))
+    # Labels over the whole 182-day window (by default they resolve over at most 30 days).
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig(churn_window_days=182, learn_window_days=182))
     state = engine.on_purchase(None, purchase("c", day=0)).state
     waiting = {}
     for day in range(1, 200):
