@@ -59,5 +59,12 @@ class DueIndex:
                 due.append(customer_id)
         return due
 
+    def due(self, partition: int, watermark: float) -> bool:
+        """Whether a customer of `partition` is due at `watermark` (stale entries are dropped on the way)."""
+        heap = self.heaps.get(partition)
+        while heap and self.live.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return bool(heap) and heap[0][0] <= watermark
+
     def __len__(self) -> int:
         return len(self.live)

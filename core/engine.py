@@ -230,23 +230,29 @@ class LoyaltyEngine:
             state = self._predict(state, "payment_default", features, p, now, self.config.payment_window_days)
         return Outcome(state, examples=tuple(examples))
 
-    def on_watermark(self, state: CustomerState) -> Outcome:
+    def on_watermark(self, state: CustomerState, until: float | None = None) -> Outcome:
         """The sweep: resolve labels the partition's watermark has passed, and review a silent customer when due.
 
-        A review re-scores the customer as of the watermark and lets the campaigns that
-        run on the sweep decide: the customers a win-back campaign wants send no events.
+        A review re-scores the customer and lets the campaigns that run on the sweep decide:
+        the customers a win-back campaign wants send no events. It happens at its own time
+        (`next_review_at`), with what fell due before it resolved first and nothing after it,
+        so whichever visit finds it due, at whatever watermark, the same review comes out; what
+        remains due comes up at the next visit (`state.due_at()`). `until`: up to that time
+        instead of the partition's watermark (a record's own customer, before the record).
         """
-        mark = self.mark
-        state, examples = self._milestones(state, mark)
-        state, resolved = labels.on_watermark(state, mark)
+        mark = self.mark if until is None else until
+        review = state.next_review_at
+        reviewing = review is not None and review <= mark and state.last_purchase_at is not None
+        upto = review if reviewing else mark
+        state, examples = self._milestones(state, upto)
+        state, resolved = labels.on_watermark(state, upto)
         examples += resolved
-        state, closed = trials.on_watermark(state, mark)
+        state, closed = trials.on_watermark(state, upto)
         examples += closed
         self.models.learn(examples)
-        review = state.next_review_at
-        if review is None or review > mark or state.last_purchase_at is None:
+        if not reviewing:
             return Outcome(state, examples=tuple(examples))
-        cfg, now = self.config, mark
+        cfg, now = self.config, review
         silent_days = (now - state.last_purchase_at) / DAY
         gap = max(cfg.review_every_days, silent_days * cfg.review_growth)
         next_review = now + gap * DAY if silent_days + gap <= cfg.review_until_days else None

@@ -58,7 +58,8 @@ class Result:
     def outputs(self, source: Source | None = None) -> Iterator[Output]:
         """The records to send, in the order every driver sends them (`core.outputs`).
 
-        A rejected record gives its dead letter, for which the driver names its `source`.
+        A rejected record gives its dead letter, for which the driver names its `source`, and
+        whatever came before it (a review of its customer that fell due first).
         """
         if self.rejected:
             if source is None:
@@ -67,7 +68,6 @@ class Result:
                 yield dead_letter(source, self.invalid)
             else:
                 yield dead_letter(source, self.failure, "processing")
-            return
         for assignment in self.assignments:
             yield Output("offer-assignments", assignment.campaign_id.encode(), assignment)
         for trace in self.traces:
@@ -192,11 +192,23 @@ class Processor:
                 self.engine.check_event_time(event)  # an event time the watermark believes (core.admission)
             except InvalidEvent as error:
                 return Result(invalid=error.reason)
-            outcome = step(state, event)
         except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
             log.exception("processing failed")
             return Result(failure=f"{type(error).__name__}: {error}")
         result = Result()
+        try:
+            # A review of this customer that fell due by this record's time comes first, as a sweep
+            # would have made it had the partition's watermark got there before the record: a
+            # partition read in a backlog is not, and replay's always is.
+            while state is not None and state.last_purchase_at is not None and \
+                    state.next_review_at is not None and state.next_review_at <= event.ts:
+                state = await self._visit(event.customer_id, result, until=event.ts)
+            self.engine.lane = self.partition(event.customer_id)
+            outcome = step(state, event)
+        except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
+            log.exception("processing failed")
+            result.failure = f"{type(error).__name__}: {error}"
+            return result
         await self._decide(outcome, result, event.occurred_at.isoformat(), None if offset is None else (kind, offset))
         return result
 
@@ -218,21 +230,36 @@ class Processor:
             engine.advance(partition)
         if self._earliest.get(partition, math.inf) <= engine.mark:
             await self.settle()
-        due = self.due.pop_due(partition, engine.mark, limit)
-        result.more = limit is not None and len(due) == limit
-        for customer_id in due:
-            if customer_id in self._customers:
+        while True:
+            due = self.due.pop_due(partition, engine.mark, limit)
+            for customer_id in due:
+                await self._visit(customer_id, result)
+            # A visit that made a review stops there, and what else the watermark passed comes up
+            # again (`LoyaltyEngine.on_watermark`): in this call, or with `limit`, in the next.
+            if limit is not None or not due:
+                break
+            if self._earliest.get(partition, math.inf) <= engine.mark:
                 await self.settle()
-            state = self.load(customer_id)
-            if state is None:
-                continue
-            outcome = self.engine.on_watermark(state)
-            # A review re-scores the customer as of now (`on_watermark`); a visit that only resolved labels
-            # or showed the customer to the purchase process does not: scoring costs more than the visit.
-            if outcome.examples or outcome.decision is not None:
-                result.swept += 1
-            await self._decide(outcome, result, engine.as_of(engine.mark) if outcome.scores else None)
+        result.more = limit is not None and (len(due) == limit or self.due.due(partition, engine.mark))
         return result
+
+    async def _visit(self, customer_id: str, result: Result, until: float | None = None) -> CustomerState | None:
+        """One sweep visit of a customer (`LoyaltyEngine.on_watermark`); the state it leaves, once settled."""
+        if customer_id in self._customers:
+            await self.settle()
+        state = self.load(customer_id)
+        if state is None:
+            return None
+        outcome = self.engine.on_watermark(state, until)
+        # A review re-scores the customer as of its time (`on_watermark`); a visit that only resolved labels
+        # or showed the customer to the purchase process does not: scoring costs more than the visit.
+        if outcome.examples or outcome.decision is not None:
+            result.swept += 1
+        at = outcome.decision.at if outcome.decision is not None else self.engine.mark
+        await self._decide(outcome, result, self.engine.as_of(at) if outcome.scores else None)
+        if customer_id in self._customers:
+            await self.settle()
+        return self.load(customer_id)
 
     async def _decide(self, outcome: Outcome, result: Result, as_of: str | None,
                       applied: tuple[str, int] | None = None) -> None:
