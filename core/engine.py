@@ -181,16 +181,8 @@ class LoyaltyEngine:
         features = customer_features(state, now)
         scores = self._scores(features)
         cfg = self.config
-        # The heuristic to beat: the longer the gap just closed, the likelier the next is long.
-        # Mapped monotonically into [0, 1], which keeps its ranking (and so its ROC AUC).
-        churn, propensity, value = self.models["churn"], self.models["propensity"], self.models["lifetime_value"]
-        gap_heuristic = None if previous_gap is None else 1.0 - math.exp(-previous_gap / churn.horizon_days)
-        state = self._predict(state, "churn", features, self._label_prediction(churn, features, scores["churn_probability"]),
-                              now, churn.horizon_days, baseline=gap_heuristic, spaced=True)
-        state = self._predict(state, "propensity", features,
-                              self._label_prediction(propensity, features, scores["propensity_to_buy"]),
-                              now, propensity.horizon_days,
-                              baseline=None if gap_heuristic is None else 1.0 - gap_heuristic, spaced=True)
+        value = self.models["lifetime_value"]
+        state = self._predict_buying(state, features, scores, now, previous_gap)
         state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
                               extra=state.avg_basket * cfg.upsell_factor)
         state = self._predict(state, "lifetime_value", features,
@@ -242,7 +234,7 @@ class LoyaltyEngine:
         """
         mark = self.mark if until is None else until
         review = state.next_review_at
-        reviewing = review is not None and review <= mark and state.last_purchase_at is not None
+        reviewing = self.review_due(state, mark)
         upto = review if reviewing else mark
         state, examples = self._milestones(state, upto)
         state, resolved = labels.on_watermark(state, upto)
@@ -265,12 +257,7 @@ class LoyaltyEngine:
         # with a long window, the silent weeks are most of what the model must learn. Not lifetime
         # value: its calibration scales by spend seen over spend predicted, and the reviews' near-zero
         # answers made that ratio run away (mean 800 where 24 was spent, CDNOW, 182 days).
-        churn, propensity = self.models["churn"], self.models["propensity"]
-        state = self._predict(state, "churn", features, self._label_prediction(churn, features, scores["churn_probability"]),
-                              now, churn.horizon_days, spaced=True)
-        state = self._predict(state, "propensity", features,
-                              self._label_prediction(propensity, features, scores["propensity_to_buy"]),
-                              now, propensity.horizon_days, spaced=True)
+        state = self._predict_buying(state, features, scores, now)
         decision = self.decider().consider(state, features, scores, now, "sweep", review_at=review)
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
                        decision=decision)
@@ -359,6 +346,26 @@ class LoyaltyEngine:
     def _label_prediction(model, features: dict[str, float], served: float) -> float:
         """What `model` says over the horizon its labels resolve over: the served score when that is its horizon."""
         return served if model.score_horizon_days is None else model.predict_label_one(features)
+
+    def _predict_buying(self, state, features, scores, now, previous_gap: float | None = None) -> CustomerState:
+        """Churn's and propensity's predictions, spaced over their label windows, at a purchase or a review.
+
+        `previous_gap`: at a purchase, the gap it closed, graded beside them as the heuristic to beat (the
+        longer the gap, the likelier the next is long; mapped monotonically into [0, 1], which keeps its
+        ranking and so its ROC AUC).
+        """
+        churn, propensity = self.models["churn"], self.models["propensity"]
+        gap = None if previous_gap is None else 1.0 - math.exp(-previous_gap / churn.horizon_days)
+        state = self._predict(state, "churn", features, self._label_prediction(churn, features, scores["churn_probability"]),
+                              now, churn.horizon_days, baseline=gap, spaced=True)
+        return self._predict(state, "propensity", features,
+                             self._label_prediction(propensity, features, scores["propensity_to_buy"]),
+                             now, propensity.horizon_days, baseline=None if gap is None else 1.0 - gap, spaced=True)
+
+    @staticmethod
+    def review_due(state: CustomerState, at: float) -> bool:
+        """A review of this silent customer falls due by `at`."""
+        return state.next_review_at is not None and state.next_review_at <= at and state.last_purchase_at is not None
 
     def _milestones(self, state: CustomerState, until: float) -> tuple[CustomerState, list[LabeledExample]]:
         """The customer as the purchase process sees them at each milestone age reached by `until`.

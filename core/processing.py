@@ -200,10 +200,9 @@ class Processor:
             # A review of this customer that fell due by this record's time comes first, as a sweep
             # would have made it had the partition's watermark got there before the record: a
             # partition read in a backlog is not, and replay's always is.
-            while state is not None and state.last_purchase_at is not None and \
-                    state.next_review_at is not None and state.next_review_at <= event.ts:
-                state = await self._visit(event.customer_id, result, until=event.ts)
-            self.engine.lane = self.partition(event.customer_id)
+            while state is not None and self.engine.review_due(state, event.ts):
+                await self._visit(event.customer_id, result, until=event.ts)
+                state = self.load(event.customer_id)
             outcome = step(state, event)
         except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
             log.exception("processing failed")
@@ -243,13 +242,13 @@ class Processor:
         result.more = limit is not None and (len(due) == limit or self.due.due(partition, engine.mark))
         return result
 
-    async def _visit(self, customer_id: str, result: Result, until: float | None = None) -> CustomerState | None:
-        """One sweep visit of a customer (`LoyaltyEngine.on_watermark`); the state it leaves, once settled."""
+    async def _visit(self, customer_id: str, result: Result, until: float | None = None) -> None:
+        """One sweep visit of a customer (`LoyaltyEngine.on_watermark`), settled before it returns."""
         if customer_id in self._customers:
             await self.settle()
         state = self.load(customer_id)
         if state is None:
-            return None
+            return
         outcome = self.engine.on_watermark(state, until)
         # A review re-scores the customer as of its time (`on_watermark`); a visit that only resolved labels
         # or showed the customer to the purchase process does not: scoring costs more than the visit.
@@ -259,7 +258,6 @@ class Processor:
         await self._decide(outcome, result, self.engine.as_of(at) if outcome.scores else None)
         if customer_id in self._customers:
             await self.settle()
-        return self.load(customer_id)
 
     async def _decide(self, outcome: Outcome, result: Result, as_of: str | None,
                       applied: tuple[str, int] | None = None) -> None:
