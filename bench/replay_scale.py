@@ -34,10 +34,10 @@ def measure(customers: int, seed: int = 1) -> dict:
     visits = 0
     on_watermark = engine.on_watermark
 
-    def counted(state):
+    def counted(state, until=None):
         nonlocal visits
         visits += 1
-        return on_watermark(state)
+        return on_watermark(state, until)
 
     engine.on_watermark = counted
     records = [("purchases", e.customer_id.encode(), encode(e)) for e in events]
