@@ -103,6 +103,10 @@ class CustomerState:
     purchase_days: int = 0
     first_day_spend: float = 0.0
     next_milestone_at: float | None = None
+    # what Gamma-Gamma's prior was last shown of this customer (repeat days, mean repeat spend): a
+    # milestone shows only the change since, so the prior counts each customer once (`models.btyd`)
+    shown_repeat_days: int = 0
+    shown_repeat_spend: float = 0.0
     category_spend: dict[str, float] = field(default_factory=dict)
     # engagement
     engagement_count: int = 0

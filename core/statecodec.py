@@ -41,7 +41,7 @@ SCALARS = (
     "gap_days_last", "purchase_rate", "spend_rate", "purchase_streak_weeks", "engagement_count",
     "last_engagement_at", "engagement_rate", "last_payment_issue_at", "offers_received", "next_review_at",
     # appended, so states written before they existed decode with their defaults
-    "purchase_days", "first_day_spend", "next_milestone_at",
+    "purchase_days", "first_day_spend", "next_milestone_at", "shown_repeat_days", "shown_repeat_spend",
 )
 # Dict and list fields, by their short name on the wire.
 COLLECTIONS = {

@@ -11,7 +11,10 @@ Here the pooled parameters are not fitted in batch: `PurchaseProcess.observe` ta
 customer's (x, t_x, T, m) at a time and moves the parameters one Adam step up that customer's
 log-likelihood (the exact BG/NBD and Gamma-Gamma likelihoods, gradient by central differences in
 log-parameter space). The engine observes each customer at fixed ages (`MILESTONE_DAYS`), so no
-customer counts more for buying more often. Predictions use an exponential average of the steps.
+customer counts more for buying more often. Gamma-Gamma's step at a milestone climbs only the
+change in the customer's spend log-likelihood since the milestone before, so its steps add up to
+each customer's log-likelihood once, as in a batch fit. Predictions use an exponential average of
+the steps.
 
 The closed forms below (probability alive, probability of no purchase within h days, expected
 purchases and spend) are those of the papers; the models on top (`models.churn`, ...) read them as
@@ -182,8 +185,15 @@ class PurchaseProcess:
         self.n_spend_seen = 0
         self._params: Parameters | None = None
 
-    def observe(self, x: float, t_x: float, T: float, m: float = 0.0) -> None:
-        """One customer as of age `T` days: `x` repeat purchase days, the last at age `t_x`, mean repeat spend `m`."""
+    def observe(self, x: float, t_x: float, T: float, m: float = 0.0, x0: float = 0.0, m0: float = 0.0) -> None:
+        """One customer as of age `T` days: `x` repeat purchase days, the last at age `t_x`, mean repeat spend `m`.
+
+        `x0` and `m0`: what Gamma-Gamma was last shown of the same customer. Its step then climbs the
+        change in the customer's log-likelihood, so however often a customer is shown, the steps sum to
+        their log-likelihood as of now: each customer counts once, as in a batch fit. Shown whole at
+        every milestone, frequent early buyers counted several times and the fit trusted a customer's
+        own mean spend about twice as much as the batch fit does.
+        """
         if T <= 0 or x < 0 or not 0 <= t_x <= T:
             return
         theta = self._theta
@@ -193,16 +203,19 @@ class PurchaseProcess:
 
         self._step(_BG, bg)
         self.n_seen += 1
-        if x > 0 and m > 0:
+        if x > 0 and m > 0 and (x, m) != (x0, m0):
             if not self._gamma_known:  # start at the first spend seen: the currency's scale
                 q = math.exp(theta["q"])
                 theta["gamma"] = self._average["gamma"] = math.log(m * (q - 1) / math.exp(theta["p"]))
                 self._moments["gamma"] = (0.0, 0.0)
                 self._gamma_known = True
 
+            before = x0 > 0 and m0 > 0
+
             def gg(values: dict[str, float]) -> float:
-                return gamma_gamma_log_likelihood(math.exp(values["p"]), math.exp(values["q"]),
-                                                  math.exp(values["gamma"]), x, m)
+                p, q, gamma = math.exp(values["p"]), math.exp(values["q"]), math.exp(values["gamma"])
+                now = gamma_gamma_log_likelihood(p, q, gamma, x, m)
+                return now - gamma_gamma_log_likelihood(p, q, gamma, x0, m0) if before else now
 
             self._step(_GG, gg)
             self.n_spend_seen += 1

@@ -110,7 +110,7 @@ class ModelSuite:
                 continue
             if example.task == "process":  # a customer at a milestone age: no prediction to grade
                 f = example.features
-                self.process.observe(f["x"], f["t_x"], f["T"], f["m"])
+                self.process.observe(f["x"], f["t_x"], f["T"], f["m"], f.get("x0", 0.0), f.get("m0", 0.0))
                 n += 1
                 continue
             if example.task == "rfm":  # a purchase's recency, frequency and spend: RFM's quantiles learn it

@@ -22,13 +22,15 @@ def _snapshots(history, end_day):
         by.setdefault(t.customer_id, []).append(((t.at - START).total_seconds() / DAY, t.amount))
     out = []
     for purchases in by.values():
-        born = purchases[0][0]
+        born, shown = purchases[0][0], (0, 0.0)
         for age in MILESTONE_DAYS:
             if born + age > end_day:
                 break
             upto = [p for p in purchases if p[0] <= born + age]
             x = len(upto) - 1
-            out.append((born + age, x, upto[-1][0] - born, age, sum(a for _, a in upto[1:]) / x if x else 0.0))
+            m = sum(a for _, a in upto[1:]) / x if x else 0.0
+            out.append((born + age, x, upto[-1][0] - born, age, m, *shown))
+            shown = (x, m)
     return sorted(out)
 
 
@@ -54,6 +56,29 @@ def test_a_customer_is_shown_to_the_prior_at_fixed_ages_whatever_they_buy():
     assert engine.models.process.n_seen == 2
     assert state.next_milestone_at == purchase("c", day=28).ts
     assert state.purchase_days == 5 and state.due_at() <= state.next_milestone_at
+
+
+def test_spend_prior_counts_a_customer_once_however_often_they_are_shown():
+    process = PurchaseProcess()
+    process.observe(3, 20.0, 28.0, 50.0)
+    before = process.parameters
+    # Shown again at a later age, unchanged: no new evidence about spend, so the spend prior stays put.
+    process.observe(3, 20.0, 56.0, 50.0, x0=3, m0=50.0)
+    after = process.parameters
+    assert (after.p, after.q, after.gamma) == (before.p, before.q, before.gamma)
+    assert process.n_spend_seen == 1 and process.n_seen == 2
+
+
+def test_each_milestone_tells_the_spend_prior_what_it_was_shown_before():
+    engine = LoyaltyEngine(load_catalog(None))
+    state = engine.on_purchase(None, purchase("c", day=0)).state
+    for n, day in enumerate((1, 2, 3, 20), start=1):
+        result = engine.on_purchase(state, purchase("c", day=day, n=n))
+        state = result.state
+    shown = [(e.features["x"], e.features["x0"], e.features["m0"]) for e in result.examples if e.task == "process"]
+    # Ages 7 and 14, both with the three repeat days of days 1 to 3: the second shows only the change (none).
+    assert [(x, x0) for x, x0, _ in shown] == [(3.0, 0.0), (3.0, 3.0)]
+    assert shown[1][2] > 0 and (state.shown_repeat_days, state.shown_repeat_spend) == (3, shown[1][2])
 
 
 def test_reviews_predict_while_earlier_predictions_wait():
