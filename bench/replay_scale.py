@@ -34,20 +34,55 @@ def measure(customers: int, seed: int = 1) -> dict:
     visits = 0
     on_watermark = engine.on_watermark
 
+    reviewed = [False]  # whether the visit under way made a review (scores) or only met deadlines
+
     def counted(state, until=None):
         nonlocal visits
         visits += 1
-        return on_watermark(state, until)
+        outcome = on_watermark(state, until)
+        reviewed[0] = bool(outcome.scores)
+        return outcome
 
     engine.on_watermark = counted
+    # Time inside visits (a review or a deadline of one silent customer) and inside records (a
+    # purchase, less the visits it makes first): what a review costs against a purchase.
+    spent = {"visits": 0.0, "records": 0.0, "reviews": 0.0, "reviewed": 0}
+    processor = run.processor
+    visit, process = processor._visit, processor.process
+
+    async def timed_visit(*args, **kwargs):
+        started, reviewed[0] = time.perf_counter(), False
+        try:
+            return await visit(*args, **kwargs)
+        finally:
+            took = time.perf_counter() - started
+            spent["visits"] += took
+            if reviewed[0]:
+                spent["reviews"] += took
+                spent["reviewed"] += 1
+
+    async def timed_process(*args, **kwargs):
+        started, inside = time.perf_counter(), spent["visits"]
+        try:
+            return await process(*args, **kwargs)
+        finally:
+            spent["records"] += time.perf_counter() - started - (spent["visits"] - inside)
+
+    processor._visit, processor.process = timed_visit, timed_process
     records = [("purchases", e.customer_id.encode(), encode(e)) for e in events]
     started = time.perf_counter()
     run.run(records)
     run.finish()
     seconds = time.perf_counter() - started
+    us_visit = spent["visits"] / max(1, visits) * 1e6
+    us_review = spent["reviews"] / max(1, spent["reviewed"]) * 1e6
+    us_purchase = spent["records"] / len(records) * 1e6
     return {"customers": customers, "records": len(records), "seconds": round(seconds, 1),
             "records_per_s": round(len(records) / seconds), "us_per_record": round(seconds / len(records) * 1e6),
-            "sweep_visits": visits, "dead_lettered": run.counts.dead_lettered}
+            "sweep_visits": visits, "reviews": spent["reviewed"], "us_per_visit": round(us_visit),
+            "us_per_review": round(us_review), "us_per_purchase": round(us_purchase),
+            "visit_over_purchase": round(us_visit / us_purchase, 3),
+            "review_over_purchase": round(us_review / us_purchase, 3), "dead_lettered": run.counts.dead_lettered}
 
 
 def main() -> int:

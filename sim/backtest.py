@@ -174,8 +174,10 @@ def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: 
     `version_every`: score as workers that follow a learner's versions do, one every so many examples.
     `offers`, if given, receives what the offers did during the replay (`CampaignPerformance.report`).
     """
+    # No lead rule: the history is replayed in time order, so a record far after the one before it ends a
+    # pause in trade (a shop closed for a fortnight), not a clock error; the absolute range still applies.
     config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
-                          propensity_days=propensity_days)
+                          propensity_days=propensity_days, max_lead_days=math.inf)
     engine = LoyaltyEngine(load_catalog(), config=config)
     run = Replay(engine, partitions=1, version_every=version_every)
     run.run((("purchases", e.customer_id.encode(), encode(e)) for e in before), progress=progress)

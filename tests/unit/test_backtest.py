@@ -59,6 +59,22 @@ def test_our_models_are_judged_on_what_followed_the_cutoff(tmp_path):
     assert json.loads((tmp_path / "out.json").read_text())["data"]["horizon_days"] == 90
 
 
+def test_a_history_with_a_quiet_fortnight_replays_whole(tmp_path):
+    """A small shop's export: a pause longer than the live worker's eight-day lead rule, after more than
+    a hundred records. The history is in time order, so a record after the pause is not "ahead"."""
+    lines = ["customer_id,date,amount"]
+    day = 0
+    for n in range(240):
+        day += 20 if n == 150 else 1  # closed for twenty days in the middle
+        at = START + timedelta(days=day)
+        lines.append(f"c{n % 40:02d},{at:%Y%m%d},{10 + n % 7}.50")
+    path = tmp_path / "quiet.csv"
+    path.write_text("\n".join(lines) + "\n")
+    transactions = bt.read_transactions(path)
+    result = bt.backtest(transactions, START + timedelta(days=200), horizon_days=30, baselines=False)
+    assert result["data"]["before_cutoff"] == 181 and result["data"]["customers"] == 40
+
+
 def test_the_classic_baselines_stand_beside_ours(tmp_path):
     transactions = bt.read_transactions(write_history(tmp_path / "history.csv"))
     result = bt.backtest(transactions, CUTOFF, horizon_days=90)
