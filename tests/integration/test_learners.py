@@ -34,6 +34,19 @@ def _handled(workers, n: int) -> None:
     workers[0].wait_for(total, timeout=120, what=f"{n} events across the workers")
 
 
+def _labels_settled(workers, timeout: float = 60.0) -> int:
+    """The labels the workers have sent, once no sweep tick sends more: after the last record, a tick can
+    still catch a partition's watermark up and resolve labels (counting too early raced with that)."""
+    deadline, sent = time.monotonic() + timeout, -1
+    while True:
+        time.sleep(2.5)  # longer than a tick (LOYALTY_SWEEP_INTERVAL_SECONDS, 2 s)
+        now = sum(w.health()["counters"]["labels_out"] for w in workers)
+        if now == sent:
+            return now
+        assert time.monotonic() < deadline, f"labels still coming after {timeout} s: {now}"
+        sent = now
+
+
 def _labels_delivered(settings, expect: int, timeout: float = 60.0) -> None:
     """Until the labels topic holds `expect` records: a worker counts a label when it goes into its outbox,
     a moment before the broker has it, and a learner reads up to the end it finds when it starts."""
@@ -72,7 +85,7 @@ def test_two_workers_score_with_the_learners_version_and_stamp_it_on_their_offer
     key = settings.snapshot_keys()[0]
     suite = LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
     learner = LabelsLearner(settings, Learner(suite), Cadence(every_examples=10 ** 6, every_seconds=3600), key)
-    labels_out = sum(w.health()["counters"]["labels_out"] for w in (a, b))
+    labels_out = _labels_settled((a, b))
     _labels_delivered(settings, labels_out)
     assert learner.run(until_end=True, timeout=60) == labels_out > 100
     first = learner.published[-1]
@@ -130,7 +143,7 @@ def test_two_live_workers_report_the_campaigns_performance_that_replay_of_the_sa
     key = settings.snapshot_keys()[0]
     suite = LoyaltyEngine(load_catalog(), config=settings.engine_config()).models
     learner = LabelsLearner(settings, Learner(suite), Cadence(every_examples=10 ** 6, every_seconds=3600), key)
-    labels_out = sum(w.health()["counters"]["labels_out"] for w in (a, b))
+    labels_out = _labels_settled((a, b))
     _labels_delivered(settings, labels_out)
     assert learner.run(until_end=True, timeout=60) == labels_out
     version = learner.published[-1].version
