@@ -380,17 +380,17 @@ class LoyaltyEngine:
             return state, []
         first = state.first_purchase_at
         x, t_x, m = process_counts(state)
-        shown = {"x0": float(state.shown_repeat_days), "m0": float(state.shown_repeat_spend)}
+        # The first milestone shows what changed since the last one shown; later ones here, nothing.
+        x0, m0 = state.shown_repeat_days, state.shown_repeat_spend
         observations = []
         while at is not None and at <= until:
             age = (at - first) / DAY
             observations.append(LabeledExample("process", {"x": float(x), "t_x": float(t_x), "T": age, "m": float(m),
-                                                           **shown}, 0.0, 0.0, None, at, at))
-            shown = {"x0": float(x), "m0": float(m)}
+                                                           "x0": float(x0), "m0": float(m0)}, 0.0, 0.0, None, at, at))
+            x0, m0 = x, m
             following = next_milestone(age)
             at = None if following is None else first + following * DAY
-        return state.evolve(next_milestone_at=at, shown_repeat_days=int(shown["x0"]),
-                            shown_repeat_spend=shown["m0"]), observations
+        return state.evolve(next_milestone_at=at, shown_repeat_days=x, shown_repeat_spend=m), observations
 
     def _predict(self, state, task, features, prediction, now, days, baseline=None, extra=0.0,
                  spaced=False) -> CustomerState:

@@ -183,6 +183,7 @@ class Processor:
         if event.customer_id in self._customers:
             await self.settle()
         self.engine.lane = self.partition(event.customer_id)
+        result = Result()
         try:
             state = self.load(event.customer_id)
             # A record the state holds already is done, whatever the checks below would say now.
@@ -192,11 +193,6 @@ class Processor:
                 self.engine.check_event_time(event)  # an event time the watermark believes (core.admission)
             except InvalidEvent as error:
                 return Result(invalid=error.reason)
-        except Exception as error:  # noqa: BLE001 - one bad event must not stop the partition
-            log.exception("processing failed")
-            return Result(failure=f"{type(error).__name__}: {error}")
-        result = Result()
-        try:
             # A review of this customer that fell due by this record's time comes first, as a sweep
             # would have made it had the partition's watermark got there before the record: a
             # partition read in a backlog is not, and replay's always is.
@@ -227,9 +223,9 @@ class Processor:
         engine.lane = partition
         if caught_up:
             engine.advance(partition)
-        if self._earliest.get(partition, math.inf) <= engine.mark:
-            await self.settle()
         while True:
+            if self._earliest.get(partition, math.inf) <= engine.mark:
+                await self.settle()
             due = self.due.pop_due(partition, engine.mark, limit)
             for customer_id in due:
                 await self._visit(customer_id, result)
@@ -237,8 +233,6 @@ class Processor:
             # again (`LoyaltyEngine.on_watermark`): in this call, or with `limit`, in the next.
             if limit is not None or not due:
                 break
-            if self._earliest.get(partition, math.inf) <= engine.mark:
-                await self.settle()
         result.more = limit is not None and (len(due) == limit or self.due.due(partition, engine.mark))
         return result
 
