@@ -433,7 +433,7 @@ def million_run(base: Settings, records, customers: int, events: int, workdir: P
         value = blob.replace(f'"c":"{template_id}"'.encode(), f'"c":"{customer_id}"'.encode(), 1)
         while True:
             try:
-                producer.produce(changelog, key=json.dumps(customer_id).encode(), value=value,
+                producer.produce(changelog, key=customer_id.encode(), value=value,
                                  partition=partition_of(customer_id, settings.partitions))
                 break
             except BufferError:

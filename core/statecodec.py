@@ -230,11 +230,19 @@ def times(data: bytes | str) -> tuple[float | None, float | None]:
     """`(due_at, seen_at)` in one parse: the earliest deadline, and the latest event time the state
     records (its last purchase, engagement or payment issue; None if none), a lower bound of the
     watermark of the partition that holds it."""
+    return index_entry(data)[1:]
+
+
+def index_entry(data: bytes | str) -> tuple[str, float | None, float | None]:
+    """`(customer_id, due_at, seen_at)` in one parse: what a restarted worker indexes of a stored state.
+
+    The customer id is the state's own, so the caller can check it against the key it is stored under.
+    """
     raw = _loads(data)
     if raw.get("v") != VERSION:
         state = CustomerState.from_dict(raw)
         seen = [t for t in (state.last_purchase_at, state.last_engagement_at, state.last_payment_issue_at) if t]
-        return state.due_at(), max(seen) if seen else None
+        return state.customer_id, state.due_at(), max(seen) if seen else None
     scalars = raw["s"]
     seen = [scalars[i] for i in _SEEN if i < len(scalars) and scalars[i] is not None]
-    return due_at(raw), max(seen) if seen else None
+    return raw["c"], due_at(raw), max(seen) if seen else None

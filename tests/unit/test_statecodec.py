@@ -75,6 +75,13 @@ def test_times_gives_the_deadline_and_the_latest_event_a_state_records(replayed_
     assert any(s.last_engagement_at and s.last_engagement_at > (s.last_purchase_at or 0) for s in replayed_states)
 
 
+def test_index_entry_gives_the_states_own_customer_id_with_its_times(replayed_states):
+    for state in replayed_states[:50]:
+        assert statecodec.index_entry(statecodec.encode(state)) == (state.customer_id, *statecodec.times(
+            statecodec.encode(state)))
+        assert statecodec.index_entry(json.dumps(state.to_dict()))[0] == state.customer_id
+
+
 def _run(records, through_bytes: bool) -> tuple[list[str], dict]:
     """Drive the processor; with `through_bytes`, every state is stored as its encoding, as the worker does."""
     stored: dict = {}
