@@ -263,11 +263,14 @@ class PurchaseProcess:
         fisher = [f + rate * (grad[i // k] * grad[i % k] - f) for i, f in enumerate(fisher)]
         fishers[names] = (fisher, seen)
         matrix = np.array(fisher).reshape(k, k) + 1e-6 * np.eye(k)
-        step = np.linalg.solve(matrix, np.array(grad)) * max(rate, FISHER_FLOOR)
+        # The step size by the group's own count of steps: a process restored from before these steps
+        # existed estimates its Fisher information afresh, but steps from where it was at the floor.
+        steps = self.n_seen + 1 if names == _BG else self.n_spend_seen + 1
+        step = np.linalg.solve(matrix, np.array(grad)) * max(1.0 / (steps + 10), FISHER_FLOOR)
         theta = self._theta
         for name, delta in zip(names, step):
             theta[name] = max(-9.0, min(9.0, theta[name] + max(-0.5, min(0.5, float(delta)))))
-        w = self.smoothing if seen - 1 > 1 / self.smoothing else 1.0 / seen
+        w = self.smoothing if steps - 1 > 1 / self.smoothing else 1.0 / steps
         for name in names:
             self._average[name] += w * (theta[name] - self._average[name])
 

@@ -1,5 +1,6 @@
 """The purchase process learned online, and the models on top of it, against the classics' own truth."""
 
+import copy
 import math
 from datetime import timedelta
 
@@ -78,6 +79,21 @@ def test_one_online_pass_reaches_the_batch_fit_of_the_spend_prior():
     assert minus_log_likelihood(np.log([got.p, got.q, got.gamma])) - batch.fun < 0.5
     assert got.p == pytest.approx(math.exp(batch.x[0]), rel=0.05)
     assert got.q == pytest.approx(math.exp(batch.x[1]), rel=0.05)
+
+
+def test_a_process_restored_from_before_natural_steps_goes_on_as_one_never_stopped():
+    _, history = generate(customers=2000, seed=3)
+    snapshots = [s[1:] for s in _snapshots(history, 273)]
+    going = PurchaseProcess()
+    for snapshot in snapshots[:-200]:
+        going.observe(*snapshot)
+    restored = copy.deepcopy(going)
+    del restored._fishers  # as an Adam-era snapshot unpickles: no Fisher information yet
+    for snapshot in snapshots[-200:]:
+        going.observe(*snapshot)
+        restored.observe(*snapshot)
+    for name in ("r", "alpha", "a", "b", "p", "q", "gamma"):
+        assert getattr(restored.parameters, name) == pytest.approx(getattr(going.parameters, name), rel=0.05), name
 
 
 def test_a_customer_is_shown_to_the_prior_at_fixed_ages_whatever_they_buy():
