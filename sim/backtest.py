@@ -168,16 +168,19 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
 
 def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
                progress: Callable[[int], None] | None = None,
-               version_every: int | None = None, offers: dict | None = None) -> dict[str, dict[str, float]]:
+               version_every: int | None = None, offers: dict | None = None,
+               learn_window_days: float | None = None) -> dict[str, dict[str, float]]:
     """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff.
 
     `version_every`: score as workers that follow a learner's versions do, one every so many examples.
     `offers`, if given, receives what the offers did during the replay (`CampaignPerformance.report`).
+    `learn_window_days`: labels resolve over at most this many days (default: the engine's).
     """
     # No lead rule: the history is replayed in time order, so a record far after the one before it ends a
     # pause in trade (a shop closed for a fortnight), not a clock error; the absolute range still applies.
+    window = {} if learn_window_days is None else {"learn_window_days": learn_window_days}
     config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
-                          propensity_days=propensity_days, max_lead_days=math.inf)
+                          propensity_days=propensity_days, max_lead_days=math.inf, **window)
     engine = LoyaltyEngine(load_catalog(), config=config)
     run = Replay(engine, partitions=1, version_every=version_every)
     run.run((("purchases", e.customer_id.encode(), encode(e)) for e in before), progress=progress)
@@ -231,14 +234,15 @@ def regressor_row(name: str, actual: list[float], predicted: list[float]) -> dic
 
 def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: float, propensity_days: float = 14.0,
              baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
-             oracle=None, version_every: int | None = None) -> dict:
+             oracle=None, version_every: int | None = None, learn_window_days: float | None = None) -> dict:
     """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
     before = [e for e in purchase_events(transactions) if e.occurred_at <= cutoff]
     if total is not None:
         total(len(before))
     started = time.perf_counter()
     offers: dict = {}
-    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress, version_every, offers)
+    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress, version_every, offers,
+                      learn_window_days)
     replay_seconds = time.perf_counter() - started
     customers = sorted(ours)
     if not customers:
@@ -250,7 +254,8 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
     result = {
         "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
                  "cutoff": cutoff.isoformat(), "horizon_days": horizon_days, "propensity_days": propensity_days,
-                 "replay_seconds": round(replay_seconds, 1), "version_every": version_every},
+                 "replay_seconds": round(replay_seconds, 1), "version_every": version_every,
+                 "learn_window_days": learn_window_days},
         "churn": [classifier_row("ours (churn)", churned, [ours[c]["churn_probability"] for c in customers], True)],
         "propensity": [classifier_row("ours (propensity)", soon, [ours[c]["propensity_to_buy"] for c in customers], True)],
         "lifetime_value": [regressor_row("ours (lifetime value)", spend, [ours[c]["lifetime_value"] for c in customers]),

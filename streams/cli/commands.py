@@ -203,6 +203,8 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
     option("--horizon", type=float, default=182.0, show_default=True,
            help="Days after the cutoff: the churn window and the lifetime-value horizon."),
     option("--propensity-days", type=float, default=14.0, show_default=True, help="The propensity window, days."),
+    option("--learn-window-days", type=click.FloatRange(min=1.0), default=None,
+           help="Labels resolve over at most this many days (the worker's LOYALTY_LEARN_WINDOW_DAYS; default 30)."),
     option("--out", "out_file", type=click.Path(dir_okay=False), default="backtest.json", show_default=True,
            help="Where the figures go as JSON."),
     option("--no-baselines", is_flag=True, default=False, help="Only our models (no pymc-marketing fit)."),
@@ -215,8 +217,9 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
     option("--quantity-col", default=None, help="The quantity column, if any (default: quantity, qty, ...)."),
     VERSION_EVERY,
 )
-async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, out_file: str,
-                   no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col, version_every) -> None:
+async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, learn_window_days,
+                   out_file: str, no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col,
+                   version_every) -> None:
     """Our models against recency, frequency and BG/NBD + Gamma-Gamma on a purchase history: replay what is
     before the cutoff through the worker's core, score every customer as of the cutoff, judge by what followed."""
     from sim import backtest as bt
@@ -236,7 +239,7 @@ async def backtest(self, history: str, cutoff: str, horizon: float, propensity_d
     result = await asyncio.to_thread(
         bt.backtest, transactions, at, horizon, propensity_days, not no_baselines,
         lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
-        oracle, version_every,
+        oracle, version_every, learn_window_days,
     )
     if bar:
         bar[0].close()

@@ -59,6 +59,15 @@ def test_our_models_are_judged_on_what_followed_the_cutoff(tmp_path):
     assert json.loads((tmp_path / "out.json").read_text())["data"]["horizon_days"] == 90
 
 
+def test_the_learn_window_reaches_the_replay_and_the_report(tmp_path):
+    transactions = bt.read_transactions(write_history(tmp_path / "history.csv"))
+    default = bt.backtest(transactions, CUTOFF, horizon_days=90, baselines=False)
+    longer = bt.backtest(transactions, CUTOFF, horizon_days=90, baselines=False, learn_window_days=90)
+    assert default["data"]["learn_window_days"] is None and longer["data"]["learn_window_days"] == 90
+    # Churn's labels now wait 90 days instead of 30: fewer resolve before the cutoff, other weights.
+    assert longer["churn"][0]["brier"] != default["churn"][0]["brier"]
+
+
 def test_a_history_with_a_quiet_fortnight_replays_whole(tmp_path):
     """A small shop's export: a pause longer than the live worker's eight-day lead rule, after more than
     a hundred records. The history is in time order, so a record after the pause is not "ahead"."""
