@@ -8,10 +8,10 @@ repeat purchase days `x`, the age of their last purchase `t_x`, their own age `T
 their first purchase) and their mean repeat spend `m`.
 
 Here the pooled parameters are not fitted in batch: `PurchaseProcess.observe` takes one
-customer's (x, t_x, T, m) at a time and moves the parameters one Adam step up that customer's
-log-likelihood (the exact BG/NBD and Gamma-Gamma likelihoods, gradient by central differences in
-log-parameter space); Gamma-Gamma's step is a natural-gradient one (`PurchaseProcess._natural_step`). The engine observes each customer at fixed ages (`MILESTONE_DAYS`), so no
-customer counts more for buying more often. Gamma-Gamma's step at a milestone climbs only the
+customer's (x, t_x, T, m) at a time and moves the parameters one natural-gradient step up that
+customer's log-likelihood (the exact BG/NBD and Gamma-Gamma likelihoods, gradient by central
+differences in log-parameter space; `PurchaseProcess._natural_step`). The engine observes each
+customer at fixed ages (`MILESTONE_DAYS`), so no customer counts more for buying more often. Gamma-Gamma's step at a milestone climbs only the
 change in the customer's spend log-likelihood since the milestone before, so its steps add up to
 each customer's log-likelihood once, as in a batch fit. Predictions use an exponential average of
 the steps.
@@ -153,8 +153,6 @@ class PurchaseProcess:
 
     Parameters
     ----------
-    learning_rate
-        Adam's step size, in log-parameter space.
     smoothing
         Weight of each step in the exponential average that predictions use.
     initial
@@ -172,19 +170,15 @@ class PurchaseProcess:
     (True, 20)
     """
 
-    def __init__(self, learning_rate: float = 0.01, smoothing: float = 0.002,
-                 initial: Parameters | None = None) -> None:
-        self.learning_rate = learning_rate
+    def __init__(self, smoothing: float = 0.002, initial: Parameters | None = None) -> None:
         self.smoothing = smoothing
         initial = initial or Parameters()
         self._theta = {k: math.log(getattr(initial, k)) for k in _BG}
         self._theta.update({k: math.log(getattr(initial, k)) for k in ("p", "q")})
         self._average = dict(self._theta)
-        self._moments: dict[str, tuple[float, float]] = {k: (0.0, 0.0) for k in self._theta}
         self._gamma_known = initial.gamma > 0
         if self._gamma_known:
             self._theta["gamma"] = self._average["gamma"] = math.log(initial.gamma)
-            self._moments["gamma"] = (0.0, 0.0)
         self.n_seen = 0
         self.n_spend_seen = 0
         self._params: Parameters | None = None
@@ -211,7 +205,6 @@ class PurchaseProcess:
             if not self._gamma_known:  # start at the first spend seen: the currency's scale
                 q = math.exp(theta["q"])
                 theta["gamma"] = self._average["gamma"] = math.log(m * (q - 1) / math.exp(theta["p"]))
-                self._moments["gamma"] = (0.0, 0.0)
                 self._gamma_known = True
 
             before = x0 > 0 and m0 > 0
@@ -271,25 +264,6 @@ class PurchaseProcess:
         for name, delta in zip(names, step):
             theta[name] = max(-9.0, min(9.0, theta[name] + max(-0.5, min(0.5, float(delta)))))
         w = self.smoothing if steps - 1 > 1 / self.smoothing else 1.0 / steps
-        for name in names:
-            self._average[name] += w * (theta[name] - self._average[name])
-
-    def _step(self, names: tuple[str, ...], log_likelihood) -> None:
-        """One Adam step of `names` up `log_likelihood`, then the average moves toward the new point."""
-        theta, lr, beta1, beta2 = self._theta, self.learning_rate, 0.9, 0.999
-        for name, grad in zip(names, self._gradient(names, log_likelihood)):
-            here = theta[name]
-            if not math.isfinite(grad):
-                continue
-            mean, square = self._moments[name]
-            mean = beta1 * mean + (1 - beta1) * grad
-            square = beta2 * square + (1 - beta2) * grad * grad
-            self._moments[name] = (mean, square)
-            # Bias-corrected as Adam's paper does, with the step count shared by the group.
-            n = self.n_seen + 1 if name in _BG else self.n_spend_seen + 1
-            step = lr * (mean / (1 - beta1**n)) / (math.sqrt(square / (1 - beta2**n)) + 1e-8)
-            theta[name] = max(-9.0, min(9.0, here + step))
-        w = self.smoothing if self.n_seen > 1 / self.smoothing else 1.0 / (self.n_seen + 1)
         for name in names:
             self._average[name] += w * (theta[name] - self._average[name])
 
