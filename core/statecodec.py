@@ -226,17 +226,12 @@ def due_at(data: bytes | str | dict) -> float | None:
 _SEEN = tuple(SCALARS.index(name) for name in ("last_purchase_at", "last_engagement_at", "last_payment_issue_at"))
 
 
-def times(data: bytes | str) -> tuple[float | None, float | None]:
-    """`(due_at, seen_at)` in one parse: the earliest deadline, and the latest event time the state
-    records (its last purchase, engagement or payment issue; None if none), a lower bound of the
-    watermark of the partition that holds it."""
-    return index_entry(data)[1:]
-
-
 def index_entry(data: bytes | str) -> tuple[str, float | None, float | None]:
     """`(customer_id, due_at, seen_at)` in one parse: what a restarted worker indexes of a stored state.
 
-    The customer id is the state's own, so the caller can check it against the key it is stored under.
+    The customer id is the state's own, so the caller can check it against the key it is stored under;
+    `seen_at` is the latest event time the state records (its last purchase, engagement or payment
+    issue; None if none), a lower bound of the watermark of the partition that holds it.
     """
     raw = _loads(data)
     if raw.get("v") != VERSION:

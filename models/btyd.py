@@ -11,9 +11,10 @@ Here the pooled parameters are not fitted in batch: `PurchaseProcess.observe` ta
 customer's (x, t_x, T, m) at a time and moves the parameters one natural-gradient step up that
 customer's log-likelihood (the exact BG/NBD and Gamma-Gamma likelihoods, gradient by central
 differences in log-parameter space; `PurchaseProcess._natural_step`). The engine observes each
-customer at fixed ages (`MILESTONE_DAYS`), so no customer counts more for buying more often. Gamma-Gamma's step at a milestone climbs only the
-change in the customer's spend log-likelihood since the milestone before, so its steps add up to
-each customer's log-likelihood once, as in a batch fit. Predictions use an exponential average of
+customer at fixed ages (`MILESTONE_DAYS`), so no customer counts more for buying more often.
+Gamma-Gamma's step at a milestone climbs only the change in the customer's spend log-likelihood
+since the milestone before, so its steps add up to each customer's log-likelihood once, as in a
+batch fit. Predictions use an exponential average of
 the steps.
 
 The closed forms below (probability alive, probability of no purchase within h days, expected
@@ -143,8 +144,8 @@ class Parameters:
 _BG = ("r", "alpha", "a", "b")
 _GG = ("p", "q", "gamma")
 _STEP = 1e-4  # central-difference step in log-parameter space
-# The least step size of Gamma-Gamma's natural-gradient steps: past about a thousand customers'
-# spend, the prior keeps following the stream (and the average over it smooths the noise).
+# The least step size of the natural-gradient steps (BG/NBD's and Gamma-Gamma's): past about a
+# thousand steps, the priors keep following the stream (and the average over them smooths the noise).
 FISHER_FLOOR = 1e-3
 
 

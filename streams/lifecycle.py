@@ -53,7 +53,7 @@ async def _after_recovery(sender, **kwargs) -> None:
     states.forget()  # decoded states of partitions that may have been another worker's
     started = time.monotonic()
     seen: dict[int, float] = {}
-    misfiled: list[str] = []
+    misfiled = {"count": 0, "examples": []}
 
     def deadlines():
         for key, value in customers.items():
@@ -64,7 +64,9 @@ async def _after_recovery(sender, **kwargs) -> None:
                 # Stored under a key that is not its customer's (a changelog written with JSON keys, before
                 # keys were plain bytes): its records go to another key, and a sweep that saved it would
                 # save it to another partition than the one it is visited for. Left out, said below.
-                misfiled.append(repr(key))
+                misfiled["count"] += 1
+                if len(misfiled["examples"]) < 3:
+                    misfiled["examples"].append(repr(key))
                 continue
             if versions is not None and at is not None:  # else the snapshot has the watermarks
                 partition = processor.partition(customer_id)
@@ -72,11 +74,11 @@ async def _after_recovery(sender, **kwargs) -> None:
             yield customer_id, due
 
     indexed = processor.rebuild_due(deadlines())
-    if misfiled:
+    if misfiled["count"]:
         log.error("%d customer states are stored under a key other than their customer id (e.g. %s; "
                   "keys must be the customer id's plain bytes): not indexed, never swept",
-                  len(misfiled), ", ".join(misfiled[:3]))
-    ready["misfiled"] = len(misfiled)
+                  misfiled["count"], ", ".join(misfiled["examples"]))
+    ready["misfiled"] = misfiled["count"]
     if seen:
         # Each partition's watermark, at least the latest event time its customers' states record:
         # records read again after a crash sweep as of no earlier than that (with worker-learned

@@ -23,7 +23,7 @@ async def health(web, request):
             "partition_watermarks": {str(p): mark for p, mark in sorted(engine.marks.items())},
             "customers_indexed": ready["customers"],
             # States stored under a key that is not their customer id: left out of the index (worker log).
-            "customers_misfiled": ready.get("misfiled", 0),
+            "customers_misfiled": ready["misfiled"],
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),
             "models": {"churn": {"version": engine.models.versions()["churn"], "examples_learned": engine.churn.n_learned}},
