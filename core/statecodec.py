@@ -8,15 +8,26 @@ features are written as the inputs `offer_features` rebuilds them from. Anything
 that does not fit that shape is written as it is, so decoding always gives back
 exactly the state that was encoded (`decode(encode(s)) == s`).
 
-    {"v": 2, "c": customer id, "s": [scalar fields in SCALARS order],
+    {"v": 3, "c": customer id, "s": [scalar fields in SCALARS order],
      "f": [feature vectors], "p": {task: pending}, "o": {assignment id: pending offer},
      "r": the recommender's parameters of the customer,
      plus the dict and list fields under short names, left out when empty}
+
+Version 3 writes the ids we mint (decision and assignment ids, canonical UUIDs) as "~" and
+their 16 bytes in unpadded base64url, 23 characters instead of 36; the offsets of the
+records applied as a list in `APPLIED_TOPICS` order rather than a dict keyed by topic name;
+and whole floats (times, counts kept as floats, zeros) without their ".0", made floats again
+on decoding, at the places that hold floats: scalar fields typed float, feature vectors, and
+the times and extra of pending rows. Version 2 states still decode.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import functools
+import re
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,7 +46,8 @@ except ImportError:  # pragma: no cover - the peer benchmark's venv, say
 
     _loads = json.loads
 
-VERSION = 2
+VERSION = 3
+READS = (2, 3)  # the versions `decode` reads as this layout; anything else is a plain `to_dict` payload
 SCALARS = (
     "purchase_count", "total_spend", "max_basket", "first_purchase_at", "last_purchase_at", "gap_days_mean",
     "gap_days_last", "purchase_rate", "spend_rate", "purchase_streak_weeks", "engagement_count",
@@ -43,16 +55,41 @@ SCALARS = (
     # appended, so states written before they existed decode with their defaults
     "purchase_days", "first_day_spend", "next_milestone_at", "shown_repeat_days", "shown_repeat_spend",
 )
+# The scalars typed float: written without ".0" when whole, made floats again on decoding.
+_FLOAT_SCALARS = frozenset(
+    i for i, name in enumerate(SCALARS)
+    if "float" in str({f.name: f.type for f in dataclasses.fields(CustomerState)}[name]))
+_FLOAT_INDEX = tuple(sorted(_FLOAT_SCALARS))
+_FLOAT_NAMES = tuple(SCALARS[i] for i in _FLOAT_INDEX)
 # Dict and list fields, by their short name on the wire.
 COLLECTIONS = {
     "cat": "category_spend", "pay": "payment_counts", "out": "offer_outcomes", "win": "campaign_windows",
     "b": "badges", "pos": "applied", "tri": "trials", "td": "tried",
 }
 _LISTS = frozenset({"badges", "tried"})
+# `applied` (input topic -> offset of the last record applied) as a list in this order, null where absent.
+APPLIED_TOPICS = ("purchases", "engagements", "payments")
+_APPLIED_SET = frozenset(APPLIED_TOPICS)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ID_MARK = "~"
 DECISION_KEYS = ("decision_id", "trigger", "decided_at", "chosen_campaign_id", "assignment_id", "held_out")
 _DECISION_SET, _DECIDED_AT = frozenset(DECISION_KEYS), DECISION_KEYS.index("decided_at")
+_DECISION_ID, _ASSIGNMENT_ID = DECISION_KEYS.index("decision_id"), DECISION_KEYS.index("assignment_id")
 _FEATURE_SET = frozenset(FEATURE_NAMES)
 _OFFER_CATEGORY, _OFFER_STAGE = "offer_category_", "offer_stage_"
+
+
+def _whole(value: Any) -> Any:
+    """A whole float as an int (JSON without the ".0"); -0.0, inf and nan stay floats."""
+    if value.__class__ is float and value.is_integer() and (value or str(value)[0] != "-"):
+        return int(value)
+    return value
+
+
+@functools.lru_cache(maxsize=65_536)
+def _whole_row(row: tuple) -> list:
+    """A feature vector as written (cached: a pending prediction's vector is written with every change)."""
+    return [_whole(v) for v in row]
 
 
 class _Vectors:
@@ -105,8 +142,8 @@ def _shape(label: PendingLabel) -> tuple[tuple | None, list]:
             base = {name: features[name] for name in FEATURE_NAMES}
             if offer_features(base, *offer_inputs) == features:
                 vector, inputs = tuple(base.values()), offer_inputs
-    row = [label.at, features if vector is None else None, label.prediction, label.deadline, label.baseline,
-           label.extra, label.ref, *inputs]
+    row = [_whole(label.at), features if vector is None else None, label.prediction, _whole(label.deadline),
+           label.baseline, _whole(label.extra), label.ref, *inputs]
     shape = (vector, row)
     object.__setattr__(label, "_wire", shape)
     return shape
@@ -126,11 +163,12 @@ def _unpending(row: list, vectors: list[dict[str, float]], rows: list[tuple]) ->
     shape = None
     if isinstance(features, int):
         inputs = tuple(row[7:10])
-        shape = (rows[features], [at, None, prediction, deadline, baseline, extra, ref, *inputs])
+        shape = (rows[features], [at, None, prediction, deadline, baseline, extra, ref, *inputs])  # as it came
         base = vectors[features]
         features = offer_features(base, *inputs) if inputs else base
-    label = PendingLabel(at=at, features=features, prediction=prediction, deadline=deadline, baseline=baseline,
-                         extra=extra, ref=ref)
+    label = PendingLabel(at=float(at), features=features, prediction=prediction,
+                         deadline=None if deadline is None else float(deadline), baseline=baseline, extra=float(extra),
+                         ref=ref)
     if shape is not None:
         object.__setattr__(label, "_wire", shape)
     return label
@@ -141,16 +179,20 @@ def _decision(summary: dict) -> list | dict:
     if summary.keys() != _DECISION_SET:
         return summary
     row = [summary[k] for k in DECISION_KEYS]
+    row[_DECISION_ID], row[_ASSIGNMENT_ID] = _short_id(row[_DECISION_ID]), _short_id(row[_ASSIGNMENT_ID])
     at = _epoch(row[_DECIDED_AT])
     if at is not None:
         row[_DECIDED_AT] = at
     return row
 
 
-def _undecision(row: list | dict) -> dict:
+def _undecision(row: list | dict, version: int = VERSION) -> dict:
     if isinstance(row, dict):
         return row
     summary = dict(zip(DECISION_KEYS, row))
+    if version >= 3:
+        summary["decision_id"] = _long_id(summary["decision_id"])
+        summary["assignment_id"] = _long_id(summary["assignment_id"])
     at = summary["decided_at"]
     if isinstance(at, (int, float)):
         summary["decided_at"] = datetime.fromtimestamp(at, tz=timezone.utc).isoformat()
@@ -167,19 +209,58 @@ def _epoch(text: Any) -> float | None:
     return at if datetime.fromtimestamp(at, tz=timezone.utc).isoformat() == text else None
 
 
+@functools.lru_cache(maxsize=65_536)
+def _short_id(text: Any) -> Any:
+    """A canonical UUID as "~" + its 16 bytes in base64url; any other string starting with "~" gets one more."""
+    if not isinstance(text, str):
+        return text
+    if _CANONICAL_UUID.fullmatch(text):
+        return _ID_MARK + base64.urlsafe_b64encode(uuid.UUID(text).bytes).rstrip(b"=").decode()
+    return _ID_MARK + text if text.startswith(_ID_MARK) else text
+
+
+@functools.lru_cache(maxsize=65_536)
+def _long_id(text: Any) -> Any:
+    """The inverse of `_short_id`."""
+    if not isinstance(text, str) or not text.startswith(_ID_MARK):
+        return text
+    if text.startswith(_ID_MARK * 2):
+        return text[1:]
+    return str(uuid.UUID(bytes=base64.urlsafe_b64decode(text[1:] + "==")))
+
+
+def _applied(applied: dict[str, int]) -> list | dict:
+    if applied.keys() <= _APPLIED_SET:
+        return [applied.get(topic) for topic in APPLIED_TOPICS]
+    return applied  # a topic we do not know: as it is
+
+
+def _unapplied(value: list | dict) -> dict[str, int]:
+    if isinstance(value, dict):
+        return value
+    return {topic: offset for topic, offset in zip(APPLIED_TOPICS, value) if offset is not None}
+
+
 def encode(state: CustomerState) -> bytes:
     d = state.__dict__
-    out: dict[str, Any] = {"v": VERSION, "c": state.customer_id, "s": [d[name] for name in SCALARS]}
+    scalars = [d[name] for name in SCALARS]
+    for i in _FLOAT_INDEX:
+        value = scalars[i]
+        if value.__class__ is float and value.is_integer():
+            scalars[i] = _whole(value)
+    out: dict[str, Any] = {"v": VERSION, "c": state.customer_id, "s": scalars}
     for short, name in COLLECTIONS.items():
         if d[name]:
             out[short] = d[name]
+    if "pos" in out:
+        out["pos"] = _applied(out["pos"])
     vectors = _Vectors()
     if state.pending:
         out["p"] = {task: _pending(label, vectors) for task, label in state.pending.items()}
     if state.pending_offers:
-        out["o"] = {key: _pending(label, vectors) for key, label in state.pending_offers.items()}
+        out["o"] = {_short_id(key): _pending(label, vectors) for key, label in state.pending_offers.items()}
     if vectors.rows:
-        out["f"] = vectors.rows
+        out["f"] = [_whole_row(row) for row in vectors.rows]
     if state.reco is not None:
         out["r"] = state.reco
     if state.recent_decisions:
@@ -190,17 +271,25 @@ def encode(state: CustomerState) -> bytes:
 def decode(data: bytes | str | dict) -> CustomerState:
     """The state `encode` wrote (or an older `CustomerState.to_dict()` payload)."""
     raw = _loads(data) if isinstance(data, (bytes, str)) else data
-    if raw.get("v") != VERSION:
+    version = raw.get("v")
+    if version not in READS:
         return CustomerState.from_dict(raw)
     values: dict[str, Any] = dict(zip(SCALARS, raw["s"]))
+    if version >= 3:
+        for name in _FLOAT_NAMES:
+            value = values.get(name)
+            if value.__class__ is int:
+                values[name] = float(value)
     values["customer_id"] = raw["c"]
     for short, name in COLLECTIONS.items():
         values[name] = raw.get(short) or ([] if name in _LISTS else {})
-    rows = [tuple(row) for row in raw.get("f", ())]
+    values["applied"] = _unapplied(values["applied"])
+    rows = [tuple(map(float, row)) for row in raw.get("f", ())]
     vectors = [dict(zip(FEATURE_NAMES, row)) for row in rows]
     values["pending"] = {task: _unpending(row, vectors, rows) for task, row in raw.get("p", {}).items()}
-    values["pending_offers"] = {key: _unpending(row, vectors, rows) for key, row in raw.get("o", {}).items()}
-    values["recent_decisions"] = [_undecision(s) for s in raw.get("d", ())]
+    unkey = _long_id if version >= 3 else str
+    values["pending_offers"] = {unkey(key): _unpending(row, vectors, rows) for key, row in raw.get("o", {}).items()}
+    values["recent_decisions"] = [_undecision(s, version) for s in raw.get("d", ())]
     values["reco"] = raw.get("r")
     return CustomerState(**values)
 
@@ -212,7 +301,7 @@ _NEXT_MILESTONE = SCALARS.index("next_milestone_at")
 def due_at(data: bytes | str | dict) -> float | None:
     """`decode(data).due_at()` without building the state: indexing a million customers at startup."""
     raw = _loads(data) if isinstance(data, (bytes, str)) else data
-    if raw.get("v") != VERSION:
+    if raw.get("v") not in READS:
         return CustomerState.from_dict(raw).due_at()
     deadlines = [row[3] for rows in (raw.get("p"), raw.get("o")) if rows for row in rows.values() if row[3]]
     for index in (_NEXT_REVIEW, _NEXT_MILESTONE):
@@ -220,7 +309,7 @@ def due_at(data: bytes | str | dict) -> float | None:
         if at is not None:
             deadlines.append(at)
     deadlines.extend(window[2] for window in raw.get("tri", {}).values())  # trials' ends (`core.trials`)
-    return min(deadlines) if deadlines else None
+    return float(min(deadlines)) if deadlines else None
 
 
 _SEEN = tuple(SCALARS.index(name) for name in ("last_purchase_at", "last_engagement_at", "last_payment_issue_at"))
@@ -234,10 +323,10 @@ def index_entry(data: bytes | str) -> tuple[str, float | None, float | None]:
     issue; None if none), a lower bound of the watermark of the partition that holds it.
     """
     raw = _loads(data)
-    if raw.get("v") != VERSION:
+    if raw.get("v") not in READS:
         state = CustomerState.from_dict(raw)
         seen = [t for t in (state.last_purchase_at, state.last_engagement_at, state.last_payment_issue_at) if t]
         return state.customer_id, state.due_at(), max(seen) if seen else None
     scalars = raw["s"]
     seen = [scalars[i] for i in _SEEN if i < len(scalars) and scalars[i] is not None]
-    return raw["c"], due_at(raw), max(seen) if seen else None
+    return raw["c"], due_at(raw), float(max(seen)) if seen else None

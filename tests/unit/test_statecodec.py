@@ -5,7 +5,8 @@ import pytest
 
 from core import EngineConfig, LoyaltyEngine, load_catalog, statecodec
 from sim import population
-from core.features import FEATURE_NAMES, customer_features
+from core.features import FEATURE_NAMES, customer_features, offer_features
+from core.ids import example_id
 from core.limits import ContactPolicy, MemoryLimits
 from core.processing import Processor
 from core.replay import Replay
@@ -28,13 +29,79 @@ def test_every_replayed_state_decodes_to_exactly_what_was_encoded(replayed_state
         assert statecodec.decode(statecodec.encode(state)) == state
 
 
-def test_the_encoding_is_well_under_the_plain_dict_and_2_5_kib(replayed_states):
+def test_the_encoding_is_well_under_the_plain_dict_and_the_benchmarks_2_kib(replayed_states):
     compact = [len(statecodec.encode(s)) for s in replayed_states]
     plain = [len(json.dumps(s.to_dict(), separators=(",", ":"))) for s in replayed_states]
     assert sum(compact) < 0.5 * sum(plain)
-    # 2.5 KiB: reviews add predictions while earlier ones wait (up to three per task and window), the
-    # price of learning what silence means; it was 2 KiB with one prediction per task.
-    assert sum(compact) / len(compact) < 2560
+    # These states averaged 2,039 bytes in version 2, 1,879 in version 3; the benchmark's target is 2,048
+    # per customer, and its live worker's states ran about 240 bytes above these (more decisions).
+    assert sum(compact) / len(compact) < 1900
+
+
+# What version 2 wrote for `_small_state()` (ids in full, whole floats with ".0", `applied` keyed by topic).
+V2 = (b'{"v":2,"c":"c-1","s":[1,20.0,20.0,1700000000.0,1700000000.0,0.0,0.0,1.0,20.0,1,0,null,0.0,null,0,null,1,'
+      b'20.0,1700604800.0,0,0.0],"cat":{"grocery":20.0},"pos":{"purchases":41,"payments":7},"p":{"churn":'
+      b'[1700000000.0,0,0.25,1702592000.0,null,0.0,null]},"o":{"9f1c2e4a-0b7d-5c3e-8a6f-1d2b3c4e5f60":'
+      b'[1700000000.0,0,0.4,1701209600.0,null,0.0,"grow-regulars","discount","growth",{"grocery":1.0}]},"f":'
+      b'[[0.0,0.0,0.693147,3.044522,0.0,0.0,0.0,0.0,0.0,1.0,3.044522,0.0,365.0,0.0,0.0,0.5,1.0,0.0,0.0]],"d":'
+      b'[["0a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d","purchase",1700000000.0,"grow-regulars",'
+      b'"9f1c2e4a-0b7d-5c3e-8a6f-1d2b3c4e5f60",[]]]}')
+ASSIGNMENT = "9f1c2e4a-0b7d-5c3e-8a6f-1d2b3c4e5f60"
+
+
+def _small_state(assignment: str = ASSIGNMENT) -> CustomerState:
+    state = CustomerState("c-1").with_purchase(1_700_000_000.0, 20.0, {"grocery": 20.0})
+    features = customer_features(state, 1_700_000_000.0)
+    offer = offer_features(features, "discount", "growth", {"grocery": 1.0})
+    state = state.with_pending("churn", PendingLabel(at=1_700_000_000.0, features=features, prediction=0.25,
+                                                     deadline=1_702_592_000.0))
+    state = state.with_pending_offer(assignment, PendingLabel(at=1_700_000_000.0, features=offer, prediction=0.4,
+                                                              deadline=1_701_209_600.0, ref="grow-regulars"))
+    state = state.with_decision({"decision_id": "0a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d", "trigger": "purchase",
+                                 "decided_at": "2023-11-14T22:13:20+00:00", "chosen_campaign_id": "grow-regulars",
+                                 "assignment_id": assignment, "held_out": []})
+    return state.evolve(applied={"purchases": 41, "payments": 7})
+
+
+def _exact(state: CustomerState) -> str:
+    """Every value with its type (repr), so 1700000000 and 1700000000.0 differ; `applied` in a fixed order."""
+    values = dict(state.__dict__)
+    values["applied"] = sorted(values["applied"].items())
+    return repr(values)
+
+
+def test_a_state_that_version_2_wrote_decodes_and_is_written_shorter():
+    state = statecodec.decode(V2)
+    assert _exact(state) == _exact(_small_state())
+    again = statecodec.encode(_small_state())
+    assert json.loads(again)["v"] == 3 and len(again) < len(V2) - 60
+    assert _exact(statecodec.decode(again)) == _exact(_small_state())
+
+
+def test_minted_ids_are_written_in_23_characters_and_other_strings_as_they_are():
+    raw = json.loads(statecodec.encode(_small_state()))
+    decision_id, assignment_id = raw["d"][0][0], raw["d"][0][4]
+    assert len(decision_id) == len(assignment_id) == 23 and decision_id.startswith("~")
+    assert list(raw["o"]) == [assignment_id] and raw["pos"] == [41, None, 7]
+    for odd in ("~not-a-uuid", "~~", "9F1C2E4A-0B7D-5C3E-8A6F-1D2B3C4E5F60", "plain-id"):
+        state = _small_state(assignment=odd)
+        written = json.loads(statecodec.encode(state))
+        assert _exact(statecodec.decode(json.dumps(written))) == _exact(state)
+        assert list(state.pending_offers) == [odd]
+
+
+def test_whole_floats_are_written_without_their_point_and_come_back_as_floats_with_the_same_label_ids():
+    features = dict(customer_features(CustomerState("c").with_purchase(0.0, 10.0), 0.0))
+    features.update(days_since_purchase=-0.0, tenure_days=3.0)
+    label = PendingLabel(at=86_400.0, features=features, prediction=1.0, deadline=172_800.0, extra=2.0)
+    state = CustomerState("c").with_purchase(86_400.0, 10.0).with_pending("churn", label)
+    data = statecodec.encode(state)
+    assert b"86400," in data and b"86400.0" not in data
+    back = statecodec.decode(data)
+    assert _exact(back) == _exact(state)
+    made = back.pending["churn"]
+    assert example_id("c", "churn", made.at, made.deadline, made.features) == \
+        example_id("c", "churn", label.at, label.deadline, label.features)
 
 
 def test_shared_features_are_written_once():
