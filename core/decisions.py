@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from core import trials
 from core.campaigns import Campaign, Catalog, offer_value
 from core.features import category_shares, offer_features, rfm_inputs
-from core.ids import assignment_id, decision_window
+from core.ids import assignment_id, decision_window, uuid5_text
 from core.limits import Candidate, Reservation
 from core.state import MAX_PENDING_OFFERS, CustomerState, PendingLabel
 from models.suite import ModelSuite
@@ -295,7 +295,7 @@ class Decider:
         if decision.worth_tracing:
             key = decision.trigger_event_id or f"sweep@{decision.at!r}"
             trace = DecisionTrace(
-                decision_id=str(uuid.uuid5(_DECISION_NAMESPACE, f"{decision.customer_id}|{key}")),
+                decision_id=uuid5_text(_DECISION_NAMESPACE, f"{decision.customer_id}|{key}"),
                 customer_id=decision.customer_id,
                 trigger=decision.trigger,
                 trigger_event_id=decision.trigger_event_id,

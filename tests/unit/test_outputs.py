@@ -89,3 +89,17 @@ def test_a_replay_nobody_reads_counts_what_it_would_have_sent():
     assert unread == read
     assert (unread.assignments, unread.dead_lettered) == (sent.count("offer-assignments"), sent.count("dead-letters"))
     assert unread.dead_lettered == 3 and unread.assignments > 0
+
+
+def test_ids_are_the_rfc_4122_version_5_uuids_of_their_names():
+    import random
+    import uuid
+
+    from core.ids import uuid5_text
+
+    rng = random.Random(4)
+    namespace = uuid.UUID("7f1d8e2a-4b3c-4d5e-8f60-646563697369")
+    names = ["", "é|∑|💳", *("".join(rng.choice("abc|.-0123456789") for _ in range(rng.randrange(1, 300)))
+                              for _ in range(500))]
+    for name in names:
+        assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
