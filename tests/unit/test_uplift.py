@@ -1,5 +1,6 @@
 """What the offers did: the trials, the holdout after the choice, the uplift fold and policy value."""
 
+import json
 import pickle
 import random
 
@@ -136,3 +137,16 @@ def test_a_customer_held_out_of_the_top_pick_gets_nothing_then_the_rest_once_ent
     # Entered already: held out of "top" again, the customer now gets the best of the rest.
     second = decider.consider(state, features, scores, 2 * DAY, "purchase", "e2")
     assert second.held_out_for is None and [o.campaign.campaign_id for o in second.options] == ["next"]
+
+
+def test_the_closed_loop_check_gives_the_same_figures_in_parallel_and_knows_the_null_offer_does_nothing(tmp_path):
+    from sim import uplift
+
+    args = ["--seeds", "2", "--customers", "120", "--days", "45"]
+    assert uplift.main([*args, "--json", str(tmp_path / "one.json")]) == 0
+    assert uplift.main([*args, "--jobs", "2", "--json", str(tmp_path / "two.json")]) == 0
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert one == json.loads((tmp_path / "two.json").read_text())
+    assert [r["seed"] for r in one] == [1, 2] and all(r["trials"] > 0 for r in one)
+    for r in one:
+        assert r["truth"][uplift.NULL_CAMPAIGN] == {"purchase_rate": 0.0, "spend_per_customer": 0.0}
