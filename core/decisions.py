@@ -226,9 +226,14 @@ class Decider:
             cid, treated = chosen.campaign.campaign_id, True
         else:
             return state
-        if trials.entered(state, cid):
-            return state
         campaign = self.catalog.campaign(cid)
+        if trials.entered(state, cid):
+            if not treated:
+                return state
+            # Entered before: this offer still counts for policy value, in a window of its own.
+            return trials.open_decision(state, chosen.assignment_id, cid, decision.at, campaign.attribution_window_days,
+                                        decision.choice_probability or 1.0, decision.ranked,
+                                        decision.highest_priority or "", decision.scores.get("lifetime_value", 0.0))
         return trials.open_trial(state, cid, treated, decision.at, campaign.attribution_window_days,
                                  decision.choice_probability or 1.0, decision.ranked, decision.highest_priority or "",
                                  decision.scores.get("lifetime_value", 0.0))

@@ -200,7 +200,7 @@ class LoyaltyEngine:
         state, resolved = labels.on_engagement(state, now, event.type, event.campaign_id, event.assignment_id)
         examples += resolved
         if event.type == "offer_redeemed":
-            state = trials.on_redeemed(state, now, event.campaign_id)
+            state = trials.on_redeemed(state, now, event.campaign_id, event.assignment_id)
         state = state.with_engagement(now)
         self.models.learn(examples)
         features = customer_features(state, now)

@@ -17,8 +17,10 @@ Version 3 writes the ids we mint (decision and assignment ids, canonical UUIDs) 
 their 16 bytes in unpadded base64url, 23 characters instead of 36; the offsets of the
 records applied as a list in `APPLIED_TOPICS` order rather than a dict keyed by topic name;
 and whole floats (times, counts kept as floats, zeros) without their ".0", made floats again
-on decoding, at the places that hold floats: scalar fields typed float, feature vectors, and
-the times and extra of pending rows. Version 2 states still decode.
+on decoding, at the places that hold floats: scalar fields typed float, feature vectors, the
+times and extra of pending rows, and the times, spend, propensity and value of trial windows
+(whose decision windows' keys, "@" + an assignment id, shorten the id too). Version 2 states
+still decode.
 """
 
 from __future__ import annotations
@@ -241,6 +243,35 @@ def _unapplied(value: list | dict) -> dict[str, int]:
     return {topic: offset for topic, offset in zip(APPLIED_TOPICS, value) if offset is not None}
 
 
+# A trial's window (`core.trials`): the places that hold floats, written without ".0" when whole.
+_WINDOW_FLOATS = (1, 2, 4, 6, 9)
+
+
+def _window(window: list) -> list:
+    out = list(window)
+    for i in _WINDOW_FLOATS:
+        if i < len(out):
+            out[i] = _whole(out[i])
+    return out
+
+
+def _unwindow(window: list) -> list:
+    out = list(window)
+    for i in _WINDOW_FLOATS:
+        if i < len(out) and out[i].__class__ is int:
+            out[i] = float(out[i])
+    return out
+
+
+def _short_window_key(key: str) -> str:
+    """A decision window's key ("@" + assignment id) with the id shortened as `_short_id` does."""
+    return "@" + _short_id(key[1:]) if key.startswith("@") else key
+
+
+def _long_window_key(key: str) -> str:
+    return "@" + _long_id(key[1:]) if key.startswith("@") else key
+
+
 def encode(state: CustomerState) -> bytes:
     d = state.__dict__
     scalars = [d[name] for name in SCALARS]
@@ -254,6 +285,8 @@ def encode(state: CustomerState) -> bytes:
             out[short] = d[name]
     if "pos" in out:
         out["pos"] = _applied(out["pos"])
+    if "tri" in out:
+        out["tri"] = {_short_window_key(key): _window(w) for key, w in out["tri"].items()}
     vectors = _Vectors()
     if state.pending:
         out["p"] = {task: _pending(label, vectors) for task, label in state.pending.items()}
@@ -284,6 +317,8 @@ def decode(data: bytes | str | dict) -> CustomerState:
     for short, name in COLLECTIONS.items():
         values[name] = raw.get(short) or ([] if name in _LISTS else {})
     values["applied"] = _unapplied(values["applied"])
+    if version >= 3 and values["trials"]:
+        values["trials"] = {_long_window_key(key): _unwindow(w) for key, w in values["trials"].items()}
     rows = [tuple(map(float, row)) for row in raw.get("f", ())]
     vectors = [dict(zip(FEATURE_NAMES, row)) for row in rows]
     values["pending"] = {task: _unpending(row, vectors, rows) for task, row in raw.get("p", {}).items()}

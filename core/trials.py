@@ -11,10 +11,20 @@ example of model `uplift` (`models.uplift.CampaignPerformance` folds them).
 Each customer enters a campaign's comparison once: later decisions would measure
 the same customer again, in the same arm.
 
+Policy value needs more: every offer the policy sent, each with the probability its
+choice had. Logging only each customer's first entry per campaign keeps a sample that
+earlier choices select (a customer offered A nine times in ten and B once is logged
+once for each), so its importance weights do not average to one and the estimates are
+biased (their mean weight was 0.59 for the uniform policy, 0.39 for "highest
+priority"). So a treated decision of a campaign the customer entered before opens a
+*decision window* of its own (`open_decision`), counted the same way, whose example
+says `repeat` and feeds policy value only.
+
 In the state, `trials` maps a campaign id to the open window as a list:
 `[arm, start, end, purchases, spend, redeemed, propensity, eligible ids, highest-priority id, value]`
 (value: the customer's predicted lifetime value at the decision, a covariate for policy value),
-and `tried` lists the campaigns whose trial has closed (the latest `MAX_TRIED`).
+and a decision window under "@" + its assignment id, the same list with the campaign id
+appended; `tried` lists the campaigns whose trial has closed (the latest `MAX_TRIED`).
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ from core.state import CustomerState
 
 DAY = 86_400.0
 MAX_TRIED = 32
-ARM, START, END, PURCHASES, SPEND, REDEEMED, PROPENSITY, ELIGIBLE, TOP, VALUE = range(10)
+MAX_DECISION_WINDOWS = 8  # open at once; a decision past them is not logged for policy value
+ARM, START, END, PURCHASES, SPEND, REDEEMED, PROPENSITY, ELIGIBLE, TOP, VALUE, CAMPAIGN = range(11)
+DECISION = "@"  # the key of a decision window: "@" + the assignment id (campaign ids cannot start with it)
 
 
 def entered(state: CustomerState, campaign_id: str) -> bool:
@@ -44,6 +56,23 @@ def open_trial(state: CustomerState, campaign_id: str, treated: bool, at: float,
     window = [int(treated), at, at + days * DAY, 0, 0.0, 0, round(propensity, 6), sorted(eligible), highest_priority,
               round(value, 2)]
     return state.evolve(trials={**state.trials, campaign_id: window})
+
+
+def open_decision(state: CustomerState, assignment_id: str, campaign_id: str, at: float, days: float,
+                  propensity: float, eligible: tuple[str, ...], highest_priority: str,
+                  value: float = 0.0) -> CustomerState:
+    """A treated decision's own window, for policy value: the customer entered the campaign's comparison before.
+
+    >>> s = open_decision(CustomerState("c"), "a-1", "spring", 0.0, 7, 0.5, ("spring", "coffee"), "coffee")
+    >>> s.trials["@a-1"][:6], s.trials["@a-1"][CAMPAIGN], entered(s, "spring")
+    ([1, 0.0, 604800.0, 0, 0.0, 0], 'spring', False)
+    """
+    key = DECISION + assignment_id
+    if key in state.trials or sum(k.startswith(DECISION) for k in state.trials) >= MAX_DECISION_WINDOWS:
+        return state
+    window = [1, at, at + days * DAY, 0, 0.0, 0, round(propensity, 6), sorted(eligible), highest_priority,
+              round(value, 2), campaign_id]
+    return state.evolve(trials={**state.trials, key: window})
 
 
 def on_purchase(state: CustomerState, at: float, total: float) -> CustomerState:
@@ -66,14 +95,24 @@ def on_purchase(state: CustomerState, at: float, total: float) -> CustomerState:
     return state.evolve(trials=changed) if changed else state
 
 
-def on_redeemed(state: CustomerState, at: float, campaign_id: str | None) -> CustomerState:
-    """The campaign's offer was redeemed within its treated window."""
-    window = state.trials.get(campaign_id) if campaign_id else None
-    if window is None or not window[ARM] or not window[START] <= at <= window[END] or window[REDEEMED]:
-        return state
-    updated = list(window)
-    updated[REDEEMED] = 1
-    return state.evolve(trials={**state.trials, campaign_id: updated})
+def on_redeemed(state: CustomerState, at: float, campaign_id: str | None,
+                assignment_id: str | None = None) -> CustomerState:
+    """The campaign's offer was redeemed within its treated window (and the assignment's own decision window).
+
+    >>> s = open_decision(CustomerState("c"), "a-1", "spring", 0.0, 7, 0.5, ("spring",), "spring")
+    >>> on_redeemed(s, DAY, "spring", "a-1").trials["@a-1"][REDEEMED], on_redeemed(s, DAY, "spring", "a-2") is s
+    (1, True)
+    """
+    changed = None
+    for key in (campaign_id, None if assignment_id is None else DECISION + assignment_id):
+        window = state.trials.get(key) if key else None
+        if window is None or not window[ARM] or not window[START] <= at <= window[END] or window[REDEEMED]:
+            continue
+        changed = changed or dict(state.trials)
+        updated = list(window)
+        updated[REDEEMED] = 1
+        changed[key] = updated
+    return state.evolve(trials=changed) if changed else state
 
 
 def example_features(window: list) -> dict[str, float]:
@@ -83,6 +122,8 @@ def example_features(window: list) -> dict[str, float]:
     x.update({f"e:{cid}": 1.0 for cid in window[ELIGIBLE]})
     if window[TOP]:
         x[f"hp:{window[TOP]}"] = 1.0
+    if len(window) > CAMPAIGN:
+        x["repeat"] = 1.0  # a decision window: policy value only, not the campaign's comparison
     return x
 
 
@@ -98,12 +139,15 @@ def on_watermark(state: CustomerState, mark: float) -> tuple[CustomerState, list
     if not closed:
         return state, []
     examples = []
-    for cid in sorted(closed):
-        window = state.trials[cid]
+    for key in sorted(closed):
+        window = state.trials[key]
+        cid = window[CAMPAIGN] if len(window) > CAMPAIGN else key
         examples.append(LabeledExample("uplift", example_features(window), float(window[SPEND]), float(window[PROPENSITY]),
                                        None, window[START], window[END], cid))
-    trials = {cid: w for cid, w in state.trials.items() if cid not in closed}
-    tried = [*state.tried, *sorted(closed)][-MAX_TRIED:]
+    trials = {key: w for key, w in state.trials.items() if key not in closed}
+    tried = [*state.tried, *sorted(k for k in closed if not k.startswith(DECISION))][-MAX_TRIED:]
+    if tried == state.tried:
+        return state.evolve(trials=trials), examples
     return state.evolve(trials=trials, tried=tried), examples
 
 

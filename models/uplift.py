@@ -15,7 +15,8 @@ Two kinds of figure come out of the fold:
   bought within the window (Newcombe's interval for a difference of proportions,
   from statsmodels) and in spend per customer (Welch's interval, Student's t from
   scipy);
-- **policy value**: from the treated trials, each logged with the probability the
+- **policy value**: from every offer the policy sent (the treated trials, and the
+  decision windows of later offers, `core.trials`), each logged with the probability the
   policy had of choosing its offer among the eligible ones, what three policies
   would earn per decision (redemption and spend): the running policy (on-policy:
   the mean), a uniform pick and "always the highest priority", by self-normalised
@@ -102,7 +103,8 @@ class CampaignPerformance:
         arm = int(x["arm"])
         spend = float(x["spend"])
         redeemed = bool(x.get("redeemed", 0.0))
-        self.arms.setdefault(cid, {0: Arm(), 1: Arm()})[arm].add(x["purchases"] > 0, spend, redeemed)
+        if not x.get("repeat"):  # a decision window after the customer's entry counts for policy value only
+            self.arms.setdefault(cid, {0: Arm(), 1: Arm()})[arm].add(x["purchases"] > 0, spend, redeemed)
         self.n_seen += 1
         if arm == 1 and x.get("p", 0.0) > 0:
             eligible = tuple(sorted(k[2:] for k in x if k.startswith("e:")))

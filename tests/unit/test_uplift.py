@@ -150,3 +150,26 @@ def test_the_closed_loop_check_gives_the_same_figures_in_parallel_and_knows_the_
     assert [r["seed"] for r in one] == [1, 2] and all(r["trials"] > 0 for r in one)
     for r in one:
         assert r["truth"][uplift.NULL_CAMPAIGN] == {"purchase_rate": 0.0, "spend_per_customer": 0.0}
+
+
+def test_a_later_offer_of_an_entered_campaign_is_a_policy_row_and_not_a_second_comparison_entry():
+    from core import trials
+    from core.state import CustomerState
+    from models.uplift import CampaignPerformance
+
+    day = trials.DAY
+    state = trials.open_trial(CustomerState("c"), "spring", True, 0.0, 7, 0.9, ("spring", "coffee"), "coffee")
+    assert trials.entered(state, "spring")
+    state = trials.open_decision(state, "a-2", "spring", 3 * day, 7, 0.6, ("spring", "coffee"), "coffee", 40.0)
+    state = trials.on_purchase(state, 4 * day, 25.0)  # in both windows
+    state = trials.on_redeemed(state, 4 * day, "spring", "a-2")  # the second offer's redemption
+    state, first = trials.on_watermark(state, 7 * day)
+    state, second = trials.on_watermark(state, 10 * day)
+    assert [e.ref for e in first + second] == ["spring", "spring"] and state.trials == {}
+    assert "repeat" not in first[0].features and second[0].features["repeat"] == 1.0
+    assert state.tried == ["spring"]
+    fold = CampaignPerformance()
+    for example in first + second:
+        fold.learn_one(example.features, example.label, example.ref)
+    assert fold.uplift("spring")["treated"]["customers"] == 1
+    assert [(r.propensity, r.redeemed, r.spend) for r in fold.rows] == [(0.9, 1.0, 25.0), (0.6, 1.0, 25.0)]
