@@ -226,17 +226,12 @@ class Decider:
             cid, treated = chosen.campaign.campaign_id, True
         else:
             return state
-        campaign = self.catalog.campaign(cid)
+        logged = (decision.at, self.catalog.campaign(cid).attribution_window_days, decision.choice_probability or 1.0,
+                  decision.ranked, decision.highest_priority or "", decision.scores.get("lifetime_value", 0.0))
         if trials.entered(state, cid):
-            if not treated:
-                return state
-            # Entered before: this offer still counts for policy value, in a window of its own.
-            return trials.open_decision(state, chosen.assignment_id, cid, decision.at, campaign.attribution_window_days,
-                                        decision.choice_probability or 1.0, decision.ranked,
-                                        decision.highest_priority or "", decision.scores.get("lifetime_value", 0.0))
-        return trials.open_trial(state, cid, treated, decision.at, campaign.attribution_window_days,
-                                 decision.choice_probability or 1.0, decision.ranked, decision.highest_priority or "",
-                                 decision.scores.get("lifetime_value", 0.0))
+            # Entered before: a treated offer still counts for policy value, in a window of its own.
+            return trials.open_decision(state, chosen.assignment_id, cid, *logged) if treated else state
+        return trials.open_trial(state, cid, treated, *logged)
 
     def _recalled(self, decision: Decision, reserved: Candidate) -> Option | None:
         """The option a decision reserved before a crash, when this run of it did not list it.

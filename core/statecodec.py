@@ -57,12 +57,9 @@ SCALARS = (
     # appended, so states written before they existed decode with their defaults
     "purchase_days", "first_day_spend", "next_milestone_at", "shown_repeat_days", "shown_repeat_spend",
 )
-# The scalars typed float: written without ".0" when whole, made floats again on decoding.
-_FLOAT_SCALARS = frozenset(
-    i for i, name in enumerate(SCALARS)
-    if "float" in str({f.name: f.type for f in dataclasses.fields(CustomerState)}[name]))
-_FLOAT_INDEX = tuple(sorted(_FLOAT_SCALARS))
-_FLOAT_NAMES = tuple(SCALARS[i] for i in _FLOAT_INDEX)
+# The places of the scalars typed float: written without ".0" when whole, made floats again on decoding.
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(CustomerState)}
+_FLOAT_INDEX = tuple(i for i, name in enumerate(SCALARS) if "float" in _FIELD_TYPES[name])
 # Dict and list fields, by their short name on the wire.
 COLLECTIONS = {
     "cat": "category_spend", "pay": "payment_counts", "out": "offer_outcomes", "win": "campaign_windows",
@@ -86,6 +83,22 @@ def _whole(value: Any) -> Any:
     if value.__class__ is float and value.is_integer() and (value or str(value)[0] != "-"):
         return int(value)
     return value
+
+
+def _compact(row: list, places: tuple[int, ...]) -> list:
+    """`row` with its whole floats at `places` as ints (`_whole`), in place."""
+    for i in places:
+        if i < len(row):
+            row[i] = _whole(row[i])
+    return row
+
+
+def _restore(row: list, places: tuple[int, ...]) -> list:
+    """The inverse of `_compact`, in place: the ints at `places` as floats again."""
+    for i in places:
+        if i < len(row) and row[i].__class__ is int:
+            row[i] = float(row[i])
+    return row
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -247,22 +260,6 @@ def _unapplied(value: list | dict) -> dict[str, int]:
 _WINDOW_FLOATS = (1, 2, 4, 6, 9)
 
 
-def _window(window: list) -> list:
-    out = list(window)
-    for i in _WINDOW_FLOATS:
-        if i < len(out):
-            out[i] = _whole(out[i])
-    return out
-
-
-def _unwindow(window: list) -> list:
-    out = list(window)
-    for i in _WINDOW_FLOATS:
-        if i < len(out) and out[i].__class__ is int:
-            out[i] = float(out[i])
-    return out
-
-
 def _short_window_key(key: str) -> str:
     """A decision window's key ("@" + assignment id) with the id shortened as `_short_id` does."""
     return "@" + _short_id(key[1:]) if key.startswith("@") else key
@@ -274,11 +271,7 @@ def _long_window_key(key: str) -> str:
 
 def encode(state: CustomerState) -> bytes:
     d = state.__dict__
-    scalars = [d[name] for name in SCALARS]
-    for i in _FLOAT_INDEX:
-        value = scalars[i]
-        if value.__class__ is float and value.is_integer():
-            scalars[i] = _whole(value)
+    scalars = _compact([d[name] for name in SCALARS], _FLOAT_INDEX)
     out: dict[str, Any] = {"v": VERSION, "c": state.customer_id, "s": scalars}
     for short, name in COLLECTIONS.items():
         if d[name]:
@@ -286,7 +279,7 @@ def encode(state: CustomerState) -> bytes:
     if "pos" in out:
         out["pos"] = _applied(out["pos"])
     if "tri" in out:
-        out["tri"] = {_short_window_key(key): _window(w) for key, w in out["tri"].items()}
+        out["tri"] = {_short_window_key(key): _compact(list(w), _WINDOW_FLOATS) for key, w in out["tri"].items()}
     vectors = _Vectors()
     if state.pending:
         out["p"] = {task: _pending(label, vectors) for task, label in state.pending.items()}
@@ -307,18 +300,13 @@ def decode(data: bytes | str | dict) -> CustomerState:
     version = raw.get("v")
     if version not in READS:
         return CustomerState.from_dict(raw)
-    values: dict[str, Any] = dict(zip(SCALARS, raw["s"]))
-    if version >= 3:
-        for name in _FLOAT_NAMES:
-            value = values.get(name)
-            if value.__class__ is int:
-                values[name] = float(value)
+    values: dict[str, Any] = dict(zip(SCALARS, _restore(list(raw["s"]), _FLOAT_INDEX) if version >= 3 else raw["s"]))
     values["customer_id"] = raw["c"]
     for short, name in COLLECTIONS.items():
         values[name] = raw.get(short) or ([] if name in _LISTS else {})
     values["applied"] = _unapplied(values["applied"])
     if version >= 3 and values["trials"]:
-        values["trials"] = {_long_window_key(key): _unwindow(w) for key, w in values["trials"].items()}
+        values["trials"] = {_long_window_key(key): _restore(list(w), _WINDOW_FLOATS) for key, w in values["trials"].items()}
     rows = [tuple(map(float, row)) for row in raw.get("f", ())]
     vectors = [dict(zip(FEATURE_NAMES, row)) for row in rows]
     values["pending"] = {task: _unpending(row, vectors, rows) for task, row in raw.get("p", {}).items()}

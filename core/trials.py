@@ -53,9 +53,15 @@ def open_trial(state: CustomerState, campaign_id: str, treated: bool, at: float,
     """
     if entered(state, campaign_id):
         return state
-    window = [int(treated), at, at + days * DAY, 0, 0.0, 0, round(propensity, 6), sorted(eligible), highest_priority,
-              round(value, 2)]
+    window = _window(treated, at, days, propensity, eligible, highest_priority, value)
     return state.evolve(trials={**state.trials, campaign_id: window})
+
+
+def _window(treated: bool, at: float, days: float, propensity: float, eligible: tuple[str, ...],
+            highest_priority: str, value: float) -> list:
+    """A window as the state keeps it, nothing counted yet."""
+    return [int(treated), at, at + days * DAY, 0, 0.0, 0, round(propensity, 6), sorted(eligible), highest_priority,
+            round(value, 2)]
 
 
 def open_decision(state: CustomerState, assignment_id: str, campaign_id: str, at: float, days: float,
@@ -70,8 +76,7 @@ def open_decision(state: CustomerState, assignment_id: str, campaign_id: str, at
     key = DECISION + assignment_id
     if key in state.trials or sum(k.startswith(DECISION) for k in state.trials) >= MAX_DECISION_WINDOWS:
         return state
-    window = [1, at, at + days * DAY, 0, 0.0, 0, round(propensity, 6), sorted(eligible), highest_priority,
-              round(value, 2), campaign_id]
+    window = [*_window(True, at, days, propensity, eligible, highest_priority, value), campaign_id]
     return state.evolve(trials={**state.trials, key: window})
 
 
@@ -146,8 +151,6 @@ def on_watermark(state: CustomerState, mark: float) -> tuple[CustomerState, list
                                        None, window[START], window[END], cid))
     trials = {key: w for key, w in state.trials.items() if key not in closed}
     tried = [*state.tried, *sorted(k for k in closed if not k.startswith(DECISION))][-MAX_TRIED:]
-    if tried == state.tried:
-        return state.evolve(trials=trials), examples
     return state.evolve(trials=trials, tried=tried), examples
 
 
