@@ -107,6 +107,7 @@ class CustomerState:
     # milestone shows only the change since, so the prior counts each customer once (`models.btyd`)
     shown_repeat_days: int = 0
     shown_repeat_spend: float = 0.0
+    last_basket: float = 0.0  # the total of the purchase at last_purchase_at: a redemption's basket (`core.trials`)
     category_spend: dict[str, float] = field(default_factory=dict)
     # engagement
     engagement_count: int = 0
@@ -176,6 +177,7 @@ class CustomerState:
             max_basket=max(self.max_basket, total),
             first_purchase_at=self.first_purchase_at if self.first_purchase_at is not None else at,
             last_purchase_at=anchor,
+            last_basket=total if last is None or at >= last else self.last_basket,
             # Rates and gaps to 6 decimals (features use 4 to 6): shorter state records.
             gap_days_mean=round(gap_mean, 6),
             gap_days_last=round(gap_last, 6),

@@ -13,13 +13,14 @@ exactly the state that was encoded (`decode(encode(s)) == s`).
      "r": the recommender's parameters of the customer,
      plus the dict and list fields under short names, left out when empty}
 
-Version 3 writes the ids we mint (decision and assignment ids, canonical UUIDs) as "~" and
+Version 4 keeps the redeemed basket in trial windows (`core.trials.upgrade` reads older
+windows) and the scalar `last_basket`. Version 3 writes the ids we mint (decision and assignment ids, canonical UUIDs) as "~" and
 their 16 bytes in unpadded base64url, 23 characters instead of 36; the offsets of the
 records applied as a list in `APPLIED_TOPICS` order rather than a dict keyed by topic name;
 and whole floats (times, counts kept as floats, zeros) without their ".0", made floats again
 on decoding, at the places that hold floats: scalar fields typed float, feature vectors, the
 times and extra of pending rows, and the times, spend, propensity and value of trial windows
-(whose decision windows' keys, "@" + an assignment id, shorten the id too). Version 2 states
+(whose decision windows' keys, "@" + an assignment id, shorten the id too). Versions 2 and 3
 still decode.
 """
 
@@ -33,6 +34,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from core import trials
 from core.features import FEATURE_NAMES, offer_features
 from core.state import CustomerState, PendingLabel
 
@@ -48,14 +50,15 @@ except ImportError:  # pragma: no cover - the peer benchmark's venv, say
 
     _loads = json.loads
 
-VERSION = 3
-READS = (2, 3)  # the versions `decode` reads as this layout; anything else is a plain `to_dict` payload
+VERSION = 4
+READS = (2, 3, 4)  # the versions `decode` reads as this layout; anything else is a plain `to_dict` payload
 SCALARS = (
     "purchase_count", "total_spend", "max_basket", "first_purchase_at", "last_purchase_at", "gap_days_mean",
     "gap_days_last", "purchase_rate", "spend_rate", "purchase_streak_weeks", "engagement_count",
     "last_engagement_at", "engagement_rate", "last_payment_issue_at", "offers_received", "next_review_at",
     # appended, so states written before they existed decode with their defaults
     "purchase_days", "first_day_spend", "next_milestone_at", "shown_repeat_days", "shown_repeat_spend",
+    "last_basket",
 )
 # The places of the scalars typed float: written without ".0" when whole, made floats again on decoding.
 _FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(CustomerState)}
@@ -257,7 +260,8 @@ def _unapplied(value: list | dict) -> dict[str, int]:
 
 
 # A trial's window (`core.trials`): the places that hold floats, written without ".0" when whole.
-_WINDOW_FLOATS = (1, 2, 4, 6, 9)
+_V3_WINDOW_FLOATS = (1, 2, 4, 6, 9)
+_WINDOW_FLOATS = (1, 2, 4, 5, 6, 9, 10)  # version 4: redeemed (a time) and basket too
 
 
 def _short_window_key(key: str) -> str:
@@ -305,8 +309,12 @@ def decode(data: bytes | str | dict) -> CustomerState:
     for short, name in COLLECTIONS.items():
         values[name] = raw.get(short) or ([] if name in _LISTS else {})
     values["applied"] = _unapplied(values["applied"])
-    if version >= 3 and values["trials"]:
-        values["trials"] = {_long_window_key(key): _restore(list(w), _WINDOW_FLOATS) for key, w in values["trials"].items()}
+    if values["trials"]:
+        floats = _WINDOW_FLOATS if version >= 4 else _V3_WINDOW_FLOATS
+        if version >= 3:
+            values["trials"] = {_long_window_key(key): _restore(list(w), floats) for key, w in values["trials"].items()}
+        if version < 4:
+            values["trials"] = {key: trials.upgrade(w) for key, w in values["trials"].items()}
     rows = [tuple(map(float, row)) for row in raw.get("f", ())]
     vectors = [dict(zip(FEATURE_NAMES, row)) for row in rows]
     values["pending"] = {task: _unpending(row, vectors, rows) for task, row in raw.get("p", {}).items()}

@@ -18,7 +18,8 @@ Two kinds of figure come out of the fold:
 - **policy value**: from every offer the policy sent (the treated trials, and the
   decision windows of later offers, `core.trials`), each logged with the probability the
   policy had of choosing its offer among the eligible ones, what three policies
-  would earn per decision (redemption and spend): the running policy (on-policy:
+  would earn per decision (redemption, and the spend of the basket that redeemed the
+  offer, not the whole window's: `core.trials` says why): the running policy (on-policy:
   the mean), a uniform pick and "always the highest priority", by self-normalised
   inverse propensity scoring and doubly robust estimation (`RewardModel`: a
   per-campaign level plus a slope on the customer's predicted value), with normal
@@ -109,7 +110,10 @@ class CampaignPerformance:
         if arm == 1 and x.get("p", 0.0) > 0:
             eligible = tuple(sorted(k[2:] for k in x if k.startswith("e:")))
             top = next((k[3:] for k in x if k.startswith("hp:")), cid)
-            self.rows.append(Row(cid, float(x["p"]), eligible or (cid,), top, float(redeemed), spend,
+            # the decision's own reward: the basket that redeemed its offer (`core.trials`); examples
+            # written before baskets were kept have only the window's spend
+            basket = float(x.get("basket", spend))
+            self.rows.append(Row(cid, float(x["p"]), eligible or (cid,), top, float(redeemed), basket,
                                  float(x.get("v", 0.0))))
             if len(self.rows) > self.max_rows:
                 self.rows.popleft()
@@ -120,7 +124,7 @@ class CampaignPerformance:
 
     @property
     def version(self) -> str:
-        return f"uplift-v1+{self.n_seen}"
+        return f"uplift-v2+{self.n_seen}"  # v2: policy value's spend is the redeemed basket
 
     # ------------------------------------------------------------------ uplift
     def uplift(self, campaign_id: str, confidence: float = 0.95) -> dict:

@@ -17,7 +17,7 @@ def _performance():
     performance = CampaignPerformance()
     for i in range(40):
         for arm in (0, 1):
-            window = [arm, 0.0, 1.0, int(i % 3 < 1 + arm), 10.0 * (i % 3 < 1 + arm), 0, 0.5, ["spring"], "spring", 0.0]
+            window = [arm, 0.0, 1.0, int(i % 3 < 1 + arm), 10.0 * (i % 3 < 1 + arm), 0, 0.5, ["spring"], "spring", 0.0, 0.0]
             performance.learn_one(trials.example_features(window), campaign_id="spring")
     return performance
 

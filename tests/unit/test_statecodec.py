@@ -75,10 +75,32 @@ def _exact(state: CustomerState) -> str:
 
 def test_a_state_that_version_2_wrote_decodes_and_is_written_shorter():
     state = statecodec.decode(V2)
-    assert _exact(state) == _exact(_small_state())
+    assert _exact(state) == _exact(_small_state().evolve(last_basket=0.0))  # version 2 did not keep it
     again = statecodec.encode(_small_state())
-    assert json.loads(again)["v"] == 3 and len(again) < len(V2) - 60
+    assert json.loads(again)["v"] == 4 and len(again) < len(V2) - 60
     assert _exact(statecodec.decode(again)) == _exact(_small_state())
+
+
+# Version 3 wrote trial windows without the redeemed basket (ten places, a decision window's campaign at the
+# tenth) and a redemption as 1; no `last_basket`.
+V3 = (b'{"v":3,"c":"c-7","s":[1,20,20,1700000000,1700000000,0,0,1,20,1,0,null,0,null,0,null,1,20,1700604800,0,0],'
+      b'"tri":{"spring":[1,1700000000,1700604800,1,20,1,0.5,["coffee","spring"],"coffee",40],'
+      b'"@~ChssPU5fWmuMfZ4PGis8TQ":[1,1700100000,1700704800,0,0,0,0.25,["coffee","spring"],"coffee",40.5,"spring"]},'
+      b'"td":["autumn"]}')
+
+
+def test_a_state_that_version_3_wrote_decodes_with_its_windows_in_todays_layout():
+    from core import trials
+
+    state = statecodec.decode(V3)
+    spring, decision = state.trials["spring"], state.trials["@0a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d"]
+    assert repr(spring) == repr([1, 1.7e9, 1700604800.0, 1, 20.0, 1.0, 0.5, ["coffee", "spring"], "coffee", 40.0, 0.0])
+    assert repr(decision) == repr([1, 1700100000.0, 1700704800.0, 0, 0.0, 0.0, 0.25, ["coffee", "spring"], "coffee",
+                                   40.5, 0.0, "spring"])
+    assert decision[trials.CAMPAIGN] == "spring" and state.last_basket == 0.0 and state.tried == ["autumn"]
+    features = trials.example_features(spring)
+    assert (features["redeemed"], features["basket"], features["spend"]) == (1.0, 0.0, 20.0)
+    assert _exact(statecodec.decode(statecodec.encode(state))) == _exact(state)
 
 
 def test_minted_ids_are_written_in_23_characters_and_other_strings_as_they_are():

@@ -22,8 +22,8 @@ def test_the_normal_quantile_is_scipys():
     assert Z95 == pytest.approx(stats.norm.ppf(0.975), abs=1e-12)
 
 
-def _trial(perf, cid, arm, purchases, spend, redeemed=0.0, p=0.5, eligible=("a", "b"), top="a", v=0.0):
-    x = trials.example_features([arm, 0.0, 7 * DAY, purchases, spend, redeemed, p, list(eligible), top, v])
+def _trial(perf, cid, arm, purchases, spend, redeemed=0.0, p=0.5, eligible=("a", "b"), top="a", v=0.0, basket=0.0):
+    x = trials.example_features([arm, 0.0, 7 * DAY, purchases, spend, redeemed, p, list(eligible), top, v, basket])
     perf.learn_one(x, spend, campaign_id=cid)
 
 
@@ -88,7 +88,7 @@ def test_target_probabilities():
 
 def test_the_suite_folds_uplift_examples_and_keeps_them_through_a_pickle():
     suite = ModelSuite()
-    x = trials.example_features([1, 0.0, 7 * DAY, 2, 30.0, 1, 0.5, ["a"], "a", 12.0])
+    x = trials.example_features([1, 0.0, 7 * DAY, 2, 30.0, 1, 0.5, ["a"], "a", 12.0, 0.0])
     assert suite.learn([LabeledExample("uplift", x, 30.0, 0.5, None, 0.0, 7 * DAY, "a")]) == 1
     copy = pickle.loads(pickle.dumps(suite))
     assert copy.performance.uplift("a")["treated"]["redemptions"] == 1
@@ -152,6 +152,19 @@ def test_the_closed_loop_check_gives_the_same_figures_in_parallel_and_knows_the_
         assert r["truth"][uplift.NULL_CAMPAIGN] == {"purchase_rate": 0.0, "spend_per_customer": 0.0}
 
 
+def test_in_the_closed_loop_each_logged_decision_earns_the_basket_that_redeemed_its_offer():
+    from sim import uplift
+
+    run = uplift.run(seed=3, customers=150, days=60)
+    rows = list(run.performance.rows)
+    redeemed = [r for r in rows if r.redeemed]
+    # the simulator's visit is the redeemed basket (a trial whose redemption was a later offer's has none);
+    # no spend without a redemption: the customer's own shopping is not a decision's reward
+    assert redeemed and sum(r.spend > 0 for r in redeemed) >= 0.9 * len(redeemed)
+    assert all(r.spend == 0.0 for r in rows if not r.redeemed)
+    assert sum(r.redeemed for r in rows) <= run.extra_purchases
+
+
 def test_a_later_offer_of_an_entered_campaign_is_a_policy_row_and_not_a_second_comparison_entry():
     from core import trials
     from core.state import CustomerState
@@ -161,8 +174,8 @@ def test_a_later_offer_of_an_entered_campaign_is_a_policy_row_and_not_a_second_c
     state = trials.open_trial(CustomerState("c"), "spring", True, 0.0, 7, 0.9, ("spring", "coffee"), "coffee")
     assert trials.entered(state, "spring")
     state = trials.open_decision(state, "a-2", "spring", 3 * day, 7, 0.6, ("spring", "coffee"), "coffee", 40.0)
-    state = trials.on_purchase(state, 4 * day, 25.0)  # in both windows
-    state = trials.on_redeemed(state, 4 * day, "spring", "a-2")  # the second offer's redemption
+    state = trials.on_purchase(state.with_purchase(4 * day, 25.0), 4 * day, 25.0)  # in both windows
+    state = trials.on_redeemed(state, 4 * day + 5, "spring", "a-2")  # the second offer's, with its basket
     state, first = trials.on_watermark(state, 7 * day)
     state, second = trials.on_watermark(state, 10 * day)
     assert [e.ref for e in first + second] == ["spring", "spring"] and state.trials == {}
@@ -172,4 +185,29 @@ def test_a_later_offer_of_an_entered_campaign_is_a_policy_row_and_not_a_second_c
     for example in first + second:
         fold.learn_one(example.features, example.label, example.ref)
     assert fold.uplift("spring")["treated"]["customers"] == 1
-    assert [(r.propensity, r.redeemed, r.spend) for r in fold.rows] == [(0.9, 1.0, 25.0), (0.6, 1.0, 25.0)]
+    # both count the redemption; the basket is the second decision's reward only
+    assert [(r.propensity, r.redeemed, r.spend) for r in fold.rows] == [(0.9, 1.0, 0.0), (0.6, 1.0, 25.0)]
+    assert [e.features["spend"] for e in first + second] == [25.0, 25.0]
+
+
+def test_the_redeemed_basket_is_found_whichever_of_purchase_and_redemption_comes_first():
+    from core import trials
+    from core.state import CustomerState
+
+    day = trials.DAY
+    opened = trials.open_trial(CustomerState("c"), "spring", True, 0.0, 7, 0.9, ("spring",), "spring")
+    opened = trials.on_purchase(opened.with_purchase(day, 12.0), day, 12.0)  # an earlier visit: not the basket
+    # the POS sent the basket first
+    first = trials.on_purchase(opened.with_purchase(2 * day, 30.0), 2 * day, 30.0)
+    first = trials.on_redeemed(first, 2 * day + 2, "spring", "a-1")
+    # the redemption was read first: the basket comes within the hour, a later visit does not count
+    second = trials.on_redeemed(opened, 2 * day + 2, "spring", "a-1")
+    assert second.trials["spring"][trials.BASKET] == 0.0
+    second = trials.on_purchase(second.with_purchase(2 * day, 30.0), 2 * day, 30.0)
+    second = trials.on_purchase(second.with_purchase(2 * day + 600, 99.0), 2 * day + 600, 99.0)
+    # too far from the redemption: no basket
+    late = trials.on_redeemed(opened, 2 * day, "spring", "a-1")
+    late = trials.on_purchase(late.with_purchase(2 * day + 2 * 3600, 30.0), 2 * day + 2 * 3600, 30.0)
+    assert [s.trials["spring"][trials.BASKET] for s in (first, second, late)] == [30.0, 30.0, 0.0]
+    assert [trials.example_features(s.trials["spring"])["basket"] for s in (first, second, late)] == [30.0, 30.0, 0.0]
+    assert all(trials.example_features(s.trials["spring"])["redeemed"] == 1.0 for s in (first, second, late))
