@@ -5,7 +5,7 @@ customers go silent, which is what made reviews the cliff. Each size is replayed
 the worker runs (`core.replay.Replay`, as `loyalty backtest` does) and reports records/s, customer
 visits by the sweep, and the time per record.
 
-    python bench/replay_scale.py [--customers 10000,50000,200000] [--out FILE.json]
+    python bench/replay_scale.py [--customers 10000,50000,200000] [--scorer] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from sim import backtest as bt  # noqa: E402
 from sim.btyd import generate  # noqa: E402
 
 
-def measure(customers: int, seed: int = 1) -> dict:
+def measure(customers: int, seed: int = 1, scorer: bool = False) -> dict:
     _, history = generate(customers=customers, seed=seed)
     events = bt.purchase_events(history)
     engine = LoyaltyEngine(load_catalog(), config=EngineConfig())
+    # A scorer (LOYALTY_MODELS_FROM=learners): its models fixed, the labels sent to the learners, not learned.
+    engine.models.frozen = scorer
     run = Replay(engine, partitions=4)
     visits = 0
     on_watermark = engine.on_watermark
@@ -77,7 +79,7 @@ def measure(customers: int, seed: int = 1) -> dict:
     us_visit = spent["visits"] / max(1, visits) * 1e6
     us_review = spent["reviews"] / max(1, spent["reviewed"]) * 1e6
     us_purchase = spent["records"] / len(records) * 1e6
-    return {"customers": customers, "records": len(records), "seconds": round(seconds, 1),
+    return {"customers": customers, "scorer": scorer, "records": len(records), "seconds": round(seconds, 1),
             "records_per_s": round(len(records) / seconds), "us_per_record": round(seconds / len(records) * 1e6),
             "sweep_visits": visits, "reviews": spent["reviewed"], "us_per_visit": round(us_visit),
             "us_per_review": round(us_review), "us_per_purchase": round(us_purchase),
@@ -89,10 +91,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", default="10000,50000,200000")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--scorer", action="store_true",
+                        help="models fixed, as a worker scores with the learners apart (LOYALTY_MODELS_FROM=learners)")
     args = parser.parse_args()
     rows = []
     for n in (int(c) for c in args.customers.split(",")):
-        row = measure(n)
+        row = measure(n, scorer=args.scorer)
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:
