@@ -22,7 +22,7 @@ Two kinds of figure come out of the fold:
   offer, not the whole window's: `core.trials` says why): the running policy (on-policy:
   the mean), a uniform pick and "always the highest priority", by self-normalised
   inverse propensity scoring and doubly robust estimation (`RewardModel`: a
-  per-campaign level plus a slope on the customer's predicted value), with normal
+  level and a slope on the customer's predicted value per campaign), with normal
   intervals.
 
 The uplift counts are sufficient statistics, kept in full. Policy value needs each
@@ -193,27 +193,38 @@ def _snips(rows: list[Row], policy: str, reward: str) -> dict:
 
 
 class RewardModel:
-    """The doubly robust estimator's reward model: reward = a campaign's own level + slope x the customer's
-    predicted lifetime value, least squares over the treated trials (numpy). The slope takes out most of
-    what customers would have spent anyway, which the offers do not change and which is most of the noise."""
+    """The doubly robust estimator's reward model: reward = a campaign's own level + its own slope x the
+    customer's predicted lifetime value, least squares over the treated trials (numpy).
+
+    A decision's reward is its offer's redemption and redeemed basket, about the offer's chance of
+    redemption times the customer's basket, so how much it grows with the customer's value differs by
+    campaign. One slope shared by every campaign biased the doubly robust values (spend of "always the
+    highest priority" +0.54 against a true 7.12 over 20 simulated seeds, its interval covering the truth
+    in 12 of them); a slope per campaign took that to -0.01, covered in 20 (`sim.uplift`)."""
 
     def __init__(self, rows: list[Row], reward: str) -> None:
         import numpy as np
 
         self.campaigns = sorted({r.campaign_id for r in rows})
         index = {c: i for i, c in enumerate(self.campaigns)}
-        design = np.zeros((len(rows), len(self.campaigns) + 1))
+        k = len(self.campaigns)
+        design = np.zeros((len(rows), 2 * k))
         for i, r in enumerate(rows):
             design[i, index[r.campaign_id]] = 1.0
-            design[i, -1] = r.covariate
+            design[i, k + index[r.campaign_id]] = r.covariate
         y = np.array([getattr(r, reward) for r in rows])
         coef = np.linalg.lstsq(design, y, rcond=None)[0]
         self.level = {c: float(coef[i]) for i, c in enumerate(self.campaigns)}
-        self.slope = float(coef[-1])
+        self.slope = {c: float(coef[k + i]) for i, c in enumerate(self.campaigns)}
+        # a campaign eligible but never logged: the campaigns' mean level and slope
         self.pooled = float(np.mean(list(self.level.values())))
+        self.pooled_slope = float(np.mean(list(self.slope.values())))
 
     def __call__(self, campaign_id: str, covariate: float) -> float:
-        return self.level.get(campaign_id, self.pooled) + self.slope * covariate
+        level = self.level.get(campaign_id)
+        if level is None:
+            return self.pooled + self.pooled_slope * covariate
+        return level + self.slope[campaign_id] * covariate
 
 
 def _dr(rows: list[Row], policy: str, reward: str, q: RewardModel) -> dict:

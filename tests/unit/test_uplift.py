@@ -211,3 +211,17 @@ def test_the_redeemed_basket_is_found_whichever_of_purchase_and_redemption_comes
     assert [s.trials["spring"][trials.BASKET] for s in (first, second, late)] == [30.0, 30.0, 0.0]
     assert [trials.example_features(s.trials["spring"])["basket"] for s in (first, second, late)] == [30.0, 30.0, 0.0]
     assert all(trials.example_features(s.trials["spring"])["redeemed"] == 1.0 for s in (first, second, late))
+
+
+def test_the_reward_model_fits_each_campaign_its_own_slope_on_the_customers_value():
+    from models.uplift import RewardModel, _dr
+
+    # An offer's reward grows with the customer's value at a rate of its own: 0.1 for a, 0.5 for b.
+    rows = [Row(cid, 0.5, ("a", "b"), "b", 0.0, (0.1 if cid == "a" else 0.5) * v, v)
+            for v in (10.0, 20.0, 40.0, 80.0) for cid in ("a", "b")]
+    q = RewardModel(rows, "spend")
+    assert q("a", 30.0) == pytest.approx(3.0) and q("b", 30.0) == pytest.approx(15.0)
+    assert q("unseen", 0.0) == pytest.approx(0.0)
+    # With the rewards fitted exactly, "always the highest priority" (b) is b's reward at every row's value.
+    truth = sum(0.5 * r.covariate for r in rows) / len(rows)
+    assert _dr(rows, "highest_priority", "spend", q)["value"] == pytest.approx(truth, abs=1e-6)
