@@ -278,6 +278,21 @@ class LoyaltyEngine:
         scores = self._scores(customer_features(state, self.watermark if now is None else now))
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]))
 
+    def at_horizon(self, state: CustomerState, days: float, now: float | None = None) -> dict:
+        """Churn (no purchase within `days`) and lifetime value (spend within `days`) as of `now` (default the
+        watermark), for any horizon: the same models, their weights learned over their label windows and
+        the purchase process's closed forms over `days` (`LinearClassifier.predict_at`). ValueError for a
+        horizon that is not a positive number of days."""
+        now = self.watermark if now is None else now
+        features = customer_features(state, now)
+        churn, value = self.models["churn"], self.models["lifetime_value"]
+        return {
+            "days": days,
+            "churn_probability": round(churn.predict_at(features, days), 6),
+            "lifetime_value": round(value.predict_at(features, days), 2),
+            "learned_over_days": churn.horizon_days,
+        }
+
     def recommendations(self, state: CustomerState) -> list[dict]:
         """The customer's top categories (their own parameters come from their state)."""
         reco = self.models.recommendation

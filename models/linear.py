@@ -209,6 +209,19 @@ class LinearClassifier:
         """The probability over the horizon its labels resolve over: what its quality grades."""
         return float(sigmoid(self._logit(x, None)))
 
+    def predict_at(self, x: dict[str, float], days: float) -> float:
+        """The probability over any horizon of `days`: the weights learned over `horizon_days` on top of the
+        purchase process's log-odds over `days` (what `predict_one` does for `score_horizon_days`).
+
+        A model without a purchase process or an offset answers only over its own horizon (ValueError).
+        """
+        if not days > 0 or math.isinf(days):
+            raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+        own = self.score_horizon_days or self.horizon_days
+        if days != own and (self.process is None or self.offset is None):
+            raise ValueError(f"{self.name} answers only over {own:g} days")
+        return float(sigmoid(self._logit(x, days)))
+
     def correction(self, x: dict[str, float]) -> float:
         """What the weights add to the offset's logit (the intercept included)."""
         return self._logit(x, None, offset=False)

@@ -101,6 +101,21 @@ class LifetimeValueModel:
             return self._expected(x, augmented) * self.process_scale
         return self._spend(x) * self.scale
 
+    def predict_at(self, x: dict[str, float], days: float) -> float:
+        """Spend over any horizon of `days`: the purchase process's expected spend over it, with churn's say
+        on whether any comes, times the calibration factor learned over `horizon_days`.
+
+        Without the purchase process (or the customer's counts in `x`) only its own horizon (ValueError).
+        """
+        if not days > 0 or math.isinf(days):
+            raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+        augmented = self._augmented(x, days)
+        if augmented is not None:
+            return self._expected(x, augmented) * self.process_scale
+        if days != (self.score_horizon_days or self.horizon_days):
+            raise ValueError(f"{self.name} answers only over {self.score_horizon_days or self.horizon_days:g} days")
+        return self._spend(x) * self.scale
+
     def _expected(self, x: dict[str, float], augmented: dict[str, float]) -> float:
         """The process's expected spend over the augmented horizon, with churn's say on whether any comes.
 

@@ -1,8 +1,10 @@
 """The backtest: our online models against the classic customer-base models, on a purchase history.
 
 Everything before the cutoff is replayed through the same core the worker runs (the horizon is
-the churn window and the lifetime-value horizon); every customer seen before the cutoff is then
-scored as of the cutoff, and the scores are judged against what happened after it:
+the churn window and the lifetime-value horizon; of several horizons, the longest is, and the
+same models answer over the others, as the API does for `?horizon_days=`); every customer seen
+before the cutoff is then scored as of the cutoff, and the scores are judged against what
+happened after it:
 
 - churn: no purchase within `horizon` days after the cutoff;
 - propensity: a purchase within the propensity window (`propensity_days`) after the cutoff;
@@ -161,25 +163,32 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
     for cid in customers:
         within = [t for t in after.get(cid, ()) if t.at <= horizon]
         out.churned[cid] = not within
-        out.bought_soon[cid] = any(t.at <= soon for t in within)
+        out.bought_soon[cid] = any(t.at <= soon for t in after.get(cid, ()))  # the window, whatever the horizon
         out.spend[cid] = sum(t.amount for t in within)
     return out
 
 
-def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float, propensity_days: float,
-               progress: Callable[[int], None] | None = None,
+def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float | Sequence[float],
+               propensity_days: float, progress: Callable[[int], None] | None = None,
                version_every: int | None = None, offers: dict | None = None,
-               learn_window_days: float | None = None) -> dict[str, dict[str, float]]:
+               learn_window_days: float | None = None) -> dict:
     """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff.
 
+    `horizon_days`: one horizon, or several answered by the same models after one replay (the churn
+    window and lifetime value's horizon are the longest; the others come from `LoyaltyEngine.at_horizon`,
+    as the API's `?horizon_days=` does). One horizon gives `{customer: scores}`; several give
+    `{horizon: {customer: scores}}`.
     `version_every`: score as workers that follow a learner's versions do, one every so many examples.
     `offers`, if given, receives what the offers did during the replay (`CampaignPerformance.report`).
     `learn_window_days`: labels resolve over at most this many days (default: the engine's).
     """
+    single = isinstance(horizon_days, (int, float))
+    horizons = [float(horizon_days)] if single else [float(h) for h in horizon_days]
+    longest = max(horizons)
     # No lead rule: the history is replayed in time order, so a record far after the one before it ends a
     # pause in trade (a shop closed for a fortnight), not a clock error; the absolute range still applies.
     window = {} if learn_window_days is None else {"learn_window_days": learn_window_days}
-    config = EngineConfig(churn_window_days=horizon_days, ltv_horizon_days=horizon_days,
+    config = EngineConfig(churn_window_days=longest, ltv_horizon_days=longest,
                           propensity_days=propensity_days, max_lead_days=math.inf, **window)
     engine = LoyaltyEngine(load_catalog(), config=config)
     run = Replay(engine, partitions=1, version_every=version_every)
@@ -190,7 +199,17 @@ def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: 
     if offers is not None:
         offers.update(engine.models.performance.report())
     now = cutoff.timestamp()
-    return {cid: engine.current(state, now=now).scores for cid, state in run.states.items()}
+    out: dict[float, dict[str, dict[str, float]]] = {h: {} for h in horizons}
+    for cid, state in run.states.items():
+        scores = engine.current(state, now=now).scores
+        for h in horizons:
+            if h == longest:
+                out[h][cid] = scores
+            else:
+                at = engine.at_horizon(state, h, now=now)
+                out[h][cid] = {**scores, "churn_probability": at["churn_probability"],
+                               "lifetime_value": at["lifetime_value"]}
+    return out[horizons[0]] if single else out
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -236,56 +255,86 @@ def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: fl
              baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
              oracle=None, version_every: int | None = None, learn_window_days: float | None = None) -> dict:
     """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
+    return backtests(transactions, cutoff, [horizon_days], propensity_days, baselines, progress, total, oracle,
+                     version_every, learn_window_days)[0]
+
+
+def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Sequence[float], propensity_days: float = 14.0,
+              baselines: bool = True, progress: Callable[[int], None] | None = None,
+              total: Callable[[int], None] | None = None, oracle=None, version_every: int | None = None,
+              learn_window_days: float | None = None) -> list[dict]:
+    """`backtest` at each of `horizons` from one replay and one fit of the baselines: a list of its dicts.
+
+    The models are those of a worker whose churn window is the longest horizon; the shorter ones are
+    that worker's answers over them (`LoyaltyEngine.at_horizon`)."""
+    horizons = [float(h) for h in horizons]
+    if not horizons or len(set(horizons)) != len(horizons) or min(horizons) <= 0:
+        raise BacktestError(f"horizons must be distinct positive numbers of days, not {horizons}")
+    last = max((t.at for t in transactions), default=None)
+    if last is not None and last > cutoff and cutoff + timedelta(days=max(horizons)) > last + timedelta(days=1):
+        # Past its last transaction a history says nothing: every customer would look churned there.
+        covered = (last - cutoff).total_seconds() / 86400
+        raise BacktestError(f"a horizon of {max(horizons):g} days runs past the history's last transaction "
+                            f"({last:%Y-%m-%d}): it covers {covered:.0f} days after the cutoff")
     before = [e for e in purchase_events(transactions) if e.occurred_at <= cutoff]
     if total is not None:
         total(len(before))
     started = time.perf_counter()
     offers: dict = {}
-    ours = our_scores(before, cutoff, horizon_days, propensity_days, progress, version_every, offers,
-                      learn_window_days)
+    ours = our_scores(before, cutoff, horizons, propensity_days, progress, version_every, offers, learn_window_days)
     replay_seconds = time.perf_counter() - started
-    customers = sorted(ours)
+    customers = sorted(ours[horizons[0]])
     if not customers:
         raise BacktestError(f"no customer bought before the cutoff {cutoff.date()}")
-    truth = actuals(transactions, customers, cutoff, horizon_days, propensity_days)
-    churned = [truth.churned[c] for c in customers]
-    soon = [truth.bought_soon[c] for c in customers]
-    spend = [truth.spend[c] for c in customers]
-    result = {
-        "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
-                 "cutoff": cutoff.isoformat(), "horizon_days": horizon_days, "propensity_days": propensity_days,
-                 "replay_seconds": round(replay_seconds, 1), "version_every": version_every,
-                 "learn_window_days": learn_window_days},
-        "churn": [classifier_row("ours (churn)", churned, [ours[c]["churn_probability"] for c in customers], True)],
-        "propensity": [classifier_row("ours (propensity)", soon, [ours[c]["propensity_to_buy"] for c in customers], True)],
-        "lifetime_value": [regressor_row("ours (lifetime value)", spend, [ours[c]["lifetime_value"] for c in customers]),
-                           regressor_row("zero for everyone", spend, [0.0] * len(customers))],
-    }
-    # A recorded history does not answer the offers the replay sends, so every campaign's uplift here is a
-    # placebo: an interval that excludes zero says the holdout comparison is broken, not that an offer works.
-    result["offers"] = offers
+    classic = None
     if baselines:
         from sim.baselines import classic_scores
 
-        classic = classic_scores(transactions, customers, cutoff, horizon_days, propensity_days)
-        for name, scores, probabilities in (("recency (days since last purchase)", classic["recency"], False),
-                                            ("frequency (fewer purchases)", [-f for f in classic["frequency"]], False),
-                                            ("BG/NBD P(no purchase)", classic["bgnbd_no_purchase"], True)):
-            result["churn"].append(classifier_row(name, churned, scores, probabilities))
-        for name, scores, probabilities in (("recency (fewer days)", [-r for r in classic["recency"]], False),
-                                            ("frequency", classic["frequency"], False),
-                                            ("BG/NBD P(purchase)", classic["bgnbd_purchase_soon"], True)):
-            result["propensity"].append(classifier_row(name, soon, scores, probabilities))
-        result["lifetime_value"].append(regressor_row("BG/NBD x Gamma-Gamma", spend, classic["bgnbd_gg_spend"]))
-        result["baseline_parameters"] = classic["parameters"]
-    if oracle is not None:  # `models.btyd.Parameters` the history was drawn from (`sim.btyd`)
-        from sim.btyd import oracle_scores
+        classic = classic_scores(transactions, customers, cutoff, horizons, propensity_days)
+    results = []
+    for horizon in horizons:
+        scored = ours[horizon]
+        truth = actuals(transactions, customers, cutoff, horizon, propensity_days)
+        churned = [truth.churned[c] for c in customers]
+        soon = [truth.bought_soon[c] for c in customers]
+        spend = [truth.spend[c] for c in customers]
+        result = {
+            "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
+                     "cutoff": cutoff.isoformat(), "horizon_days": horizon, "propensity_days": propensity_days,
+                     "replay_seconds": round(replay_seconds, 1), "version_every": version_every,
+                     "learn_window_days": learn_window_days,
+                     **({"churn_window_days": max(horizons)} if len(horizons) > 1 else {})},
+            "churn": [classifier_row("ours (churn)", churned, [scored[c]["churn_probability"] for c in customers], True)],
+            "propensity": [classifier_row("ours (propensity)", soon, [scored[c]["propensity_to_buy"] for c in customers],
+                                          True)],
+            "lifetime_value": [regressor_row("ours (lifetime value)", spend, [scored[c]["lifetime_value"] for c in customers]),
+                               regressor_row("zero for everyone", spend, [0.0] * len(customers))],
+        }
+        # A recorded history does not answer the offers the replay sends, so every campaign's uplift here is a
+        # placebo: an interval that excludes zero says the holdout comparison is broken, not that an offer works.
+        result["offers"] = offers
+        if classic is not None:
+            for name, scores, probabilities in (("recency (days since last purchase)", classic["recency"], False),
+                                                ("frequency (fewer purchases)", [-f for f in classic["frequency"]], False),
+                                                ("BG/NBD P(no purchase)", classic["bgnbd_no_purchase"][horizon], True)):
+                result["churn"].append(classifier_row(name, churned, scores, probabilities))
+            for name, scores, probabilities in (("recency (fewer days)", [-r for r in classic["recency"]], False),
+                                                ("frequency", classic["frequency"], False),
+                                                ("BG/NBD P(purchase)", classic["bgnbd_purchase_soon"], True)):
+                result["propensity"].append(classifier_row(name, soon, scores, probabilities))
+            result["lifetime_value"].append(regressor_row("BG/NBD x Gamma-Gamma", spend, classic["bgnbd_gg_spend"][horizon]))
+            result["baseline_parameters"] = classic["parameters"]
+        if oracle is not None:  # `models.btyd.Parameters` the history was drawn from (`sim.btyd`)
+            from sim.btyd import oracle_scores
 
-        best = oracle_scores(transactions, customers, cutoff, horizon_days, propensity_days, oracle)
-        result["churn"].append(classifier_row("oracle (BG/NBD, true parameters)", churned, best["none_in_horizon"], True))
-        result["propensity"].append(classifier_row("oracle (BG/NBD, true parameters)", soon, best["purchase_soon"], True))
-        result["lifetime_value"].append(regressor_row("oracle (true parameters)", spend, best["spend"]))
-    return result
+            best = oracle_scores(transactions, customers, cutoff, horizon, propensity_days, oracle)
+            result["churn"].append(classifier_row("oracle (BG/NBD, true parameters)", churned, best["none_in_horizon"],
+                                                  True))
+            result["propensity"].append(classifier_row("oracle (BG/NBD, true parameters)", soon, best["purchase_soon"],
+                                                       True))
+            result["lifetime_value"].append(regressor_row("oracle (true parameters)", spend, best["spend"]))
+        results.append(result)
+    return results
 
 
 def render(result: dict) -> str:
@@ -322,4 +371,4 @@ def write_json(result: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(result, indent=1, default=float) + "\n", encoding="utf-8")
 
 
-__all__ = ["BacktestError", "Transaction", "backtest", "read_transactions", "render", "write_json"]
+__all__ = ["BacktestError", "Transaction", "backtest", "backtests", "read_transactions", "render", "write_json"]

@@ -200,8 +200,9 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
 @app.command(
     argument("history", type=click.Path(exists=True, dir_okay=False)),
     option("--cutoff", required=True, help="Replay what is before this date (or time); judge what comes after."),
-    option("--horizon", type=float, default=182.0, show_default=True,
-           help="Days after the cutoff: the churn window and the lifetime-value horizon."),
+    option("--horizon", default="182", show_default=True,
+           help="Days after the cutoff: the churn window and the lifetime-value horizon. Several, comma-separated "
+                "(30,90,182): one replay, a table each, the same models answering over each horizon."),
     option("--propensity-days", type=float, default=14.0, show_default=True, help="The propensity window, days."),
     option("--learn-window-days", type=click.FloatRange(min=1.0), default=None,
            help="Labels resolve over at most this many days (the worker's LOYALTY_LEARN_WINDOW_DAYS; default 30)."),
@@ -217,7 +218,7 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
     option("--quantity-col", default=None, help="The quantity column, if any (default: quantity, qty, ...)."),
     VERSION_EVERY,
 )
-async def backtest(self, history: str, cutoff: str, horizon: float, propensity_days: float, learn_window_days,
+async def backtest(self, history: str, cutoff: str, horizon: str, propensity_days: float, learn_window_days,
                    out_file: str, no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col,
                    version_every) -> None:
     """Our models against recency, frequency and BG/NBD + Gamma-Gamma on a purchase history: replay what is
@@ -225,6 +226,7 @@ async def backtest(self, history: str, cutoff: str, horizon: float, propensity_d
     from sim import backtest as bt
 
     try:
+        horizons = _horizons(horizon)
         at = bt.parse_time(cutoff)
         transactions = bt.read_transactions(history, id_col=id_col, time_col=time_col, amount_col=amount_col,
                                             quantity_col=quantity_col)
@@ -236,16 +238,28 @@ async def backtest(self, history: str, cutoff: str, horizon: float, propensity_d
     except (bt.BacktestError, ValueError, KeyError) as error:
         raise SystemExit(f"backtest: {error}") from None
     bar: list[ProgressBar] = []
-    result = await asyncio.to_thread(
-        bt.backtest, transactions, at, horizon, propensity_days, not no_baselines,
+    results = await asyncio.to_thread(
+        bt.backtests, transactions, at, horizons, propensity_days, not no_baselines,
         lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
         oracle, version_every, learn_window_days,
     )
     if bar:
         bar[0].close()
-    bt.write_json(result, out_file)
-    print(bt.render(result))
+    # One horizon: its dict, as before; several: {"horizons": [one dict per horizon]}.
+    bt.write_json(results[0] if len(results) == 1 else {"horizons": results}, out_file)
+    print("\n\n".join(bt.render(result) for result in results))
     self.say(f"backtest: figures written to {out_file}")
+
+
+def _horizons(text: str) -> list[float]:
+    """`--horizon`'s days: one number or several, comma-separated, distinct and positive."""
+    try:
+        days = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--horizon takes days, one or comma-separated (30,90,182), not {text!r}") from None
+    if any(not (d > 0) or d == float("inf") for d in days) or len(set(days)) != len(days):
+        raise ValueError(f"--horizon's days must be distinct positive numbers, not {text!r}")
+    return days
 
 
 def _replay(events_file: str, out: Path, partitions: int, version_every: int | None = None):

@@ -159,6 +159,22 @@ async def campaign_performance(self, request, campaign_id):
     return self.json(performance_record(engine, campaign_id))
 
 
+MAX_HORIZON_DAYS = 3650.0
+
+
+def _horizon_days(text: str | None) -> tuple[float | None, str | None]:
+    """`?horizon_days=`: (days, None), (None, None) when absent, or (None, why it is refused)."""
+    if text is None:
+        return None, None
+    try:
+        days = float(text)
+    except ValueError:
+        return None, f"a number of days, not {text!r}"
+    if not 0 < days <= MAX_HORIZON_DAYS:  # NaN fails this too
+        return None, f"more than 0 and at most {MAX_HORIZON_DAYS:g} days, not {text!r}"
+    return days, None
+
+
 @app.page(f"{BASE}/customers/{{customer_id}}/scores/")
 @app.table_route(table=customers, match_info="customer_id")
 async def customer_scores(self, request, customer_id):
@@ -167,14 +183,23 @@ async def customer_scores(self, request, customer_id):
     Any worker answers: the request is forwarded to the owner of the customer's partition (Faust's
     table routing, by the same murmur2 partitioner as the topics). `?source=served` reads the copy
     the owner last wrote to Redis instead, with its `as_of` and whether it is `stale` (older than
-    the watermark)."""
+    the watermark). `?horizon_days=H` adds `horizon`: churn (no purchase within H days) and lifetime
+    value (spend within H days) from the same models, for any H (`LoyaltyEngine.at_horizon`)."""
     if denied := _unauthorized(self, request, write=False):
         return denied
-    stored = customers.get(customer_id) if request.query.get("source") != "served" else None
+    served_copy = request.query.get("source") == "served"
+    horizon, problem = _horizon_days(request.query.get("horizon_days"))
+    if problem is None and horizon is not None and served_copy:
+        problem = "the served copy holds the configured windows only: ask the owner (no source=served)"
+    if problem is not None:
+        return _error(self, 400, "invalid query", [{"field": "horizon_days", "message": problem}])
+    stored = customers.get(customer_id) if not served_copy else None
     if stored:
-        profile = engine.profile(statecodec.decode(stored))
+        state = statecodec.decode(stored)
+        profile = engine.profile(state)
+        extra = {} if horizon is None else {"horizon": engine.at_horizon(state, horizon)}
         return self.json({"source": "table", "answered_by": str(app.conf.canonical_url),
-                          **profile.model_dump(mode="json")})
+                          **profile.model_dump(mode="json"), **extra})
     try:
         served = await scores.get_scores(customer_id)
     except Exception as error:  # noqa: BLE001 - say so rather than fail

@@ -73,7 +73,12 @@ def document() -> dict:
         "source": {"enum": ["table", "redis"]}, "customer_id": {"type": "string"},
         "scores": {"type": "object", "additionalProperties": {"type": "string"}},
         "answered_by": {"type": "string"}, "as_of": {"type": ["string", "null"]}, "watermark": {"type": "string"},
-        "stale": {"type": "boolean"}},
+        "stale": {"type": "boolean"},
+        "horizon": {"type": "object", "required": ["days", "churn_probability", "lifetime_value", "learned_over_days"],
+                    "properties": {"days": {"type": "number"},
+                                   "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+                                   "lifetime_value": {"type": "number", "minimum": 0},
+                                   "learned_over_days": {"type": "number"}}}},
         "description": "From the owner's table (any worker forwards to it): a CustomerScores record plus `source` and "
                        "`answered_by`; with `?source=served`, the flat copy in Redis with its `as_of` and `stale`."}
     write = {"security": [{"bearer": []}]}
@@ -119,10 +124,14 @@ def document() -> dict:
                 "parameters": [_path_param("customer_id"), {
                     "name": "source", "in": "query", "required": False,
                     "schema": {"enum": ["table", "served"]},
-                    "description": "served: the copy in Redis (with as_of and stale) instead of the owner's state"}],
+                    "description": "served: the copy in Redis (with as_of and stale) instead of the owner's state"}, {
+                    "name": "horizon_days", "in": "query", "required": False,
+                    "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 3650},
+                    "description": "adds `horizon`: churn and lifetime value over this many days (not with "
+                                   "source=served)"}],
                 "get": {"summary": "Every model's answer for the customer, as of now", "responses": {
-                    "200": _json(_ref("Scores"), "the scores"), "401": UNAUTHORIZED, "404": NOT_FOUND,
-                    "503": ERROR}},
+                    "200": _json(_ref("Scores"), "the scores"), "400": INVALID, "401": UNAUTHORIZED,
+                    "404": NOT_FOUND, "503": ERROR}},
             },
             f"{BASE}/dashboard/": {
                 "parameters": [{"name": "scope", "in": "query", "required": False,

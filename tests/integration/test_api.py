@@ -69,6 +69,15 @@ def test_create_a_campaign_publish_purchases_and_read_everything_back(settings, 
     assert record.customer_id == "api-cust"
     assert [d.assignment_id for d in record.last_decisions] == [offer.assignment_id]
     assert call(worker, "GET", "/customers/nobody/scores/")[0] == 404
+    # Any horizon, from the same models: at the churn window (30 days here) it is the served churn score.
+    status, at_window = call(worker, "GET", "/customers/api-cust/scores/?horizon_days=30")
+    assert status == 200 and at_window["horizon"]["churn_probability"] == record.churn.probability
+    status, at_year = call(worker, "GET", "/customers/api-cust/scores/?horizon_days=365")
+    assert status == 200 and at_year["horizon"]["days"] == 365 and at_year["horizon"]["learned_over_days"] == 30
+    assert at_year["horizon"]["churn_probability"] < record.churn.probability
+    for query in ("horizon_days=soon", "horizon_days=0", "horizon_days=nan", "horizon_days=90&source=served"):
+        status, refused = call(worker, "GET", f"/customers/api-cust/scores/?{query}")
+        assert status == 400 and refused["errors"][0]["field"] == "horizon_days", (query, refused)
 
     status, details = call(worker, "GET", "/campaigns/api-coffee/offer-details/")
     assert status == 200 and details["offer"]["name"] == "Free Coffee"
@@ -136,12 +145,13 @@ def test_any_worker_answers_for_any_customer_as_of_now_and_the_served_copy_says_
     first.wait_for(lambda h: processed(first) + processed(second) == len(customers), timeout=120, what="all purchases")
     owners = set()
     for customer in customers:
-        answers = [call(worker, "GET", f"/customers/{customer}/scores/") for worker in (first, second)]
+        answers = [call(worker, "GET", f"/customers/{customer}/scores/?horizon_days=90") for worker in (first, second)]
         assert [status for status, _ in answers] == [200, 200], answers
         (_, one), (_, other) = answers
         # Both answers come from the one worker that owns the customer's partition.
         assert one["answered_by"] == other["answered_by"] and one["source"] == other["source"]
         assert one["source"] == "table", f"the owner reads its own state, as of the watermark: {one}"
+        assert one["horizon"] == other["horizon"] and one["horizon"]["days"] == 90, "the query is forwarded too"
         owners.add(one["answered_by"])
     assert len(owners) == 2, "the customers are spread over both workers, so some answers were forwarded"
 

@@ -84,12 +84,45 @@ def test_a_history_with_a_quiet_fortnight_replays_whole(tmp_path):
     assert result["data"]["before_cutoff"] == 181 and result["data"]["customers"] == 40
 
 
-def test_the_classic_baselines_stand_beside_ours(tmp_path):
+def test_several_horizons_from_one_replay_give_what_each_horizon_alone_gives(tmp_path):
+    """The classic baselines stand beside ours. One replay answers every horizon: the longest is the churn window and the same models answer over
+    the others. Their weights learn over the label window either way, so each row is that of a run of
+    its own, up to the order of learning."""
     transactions = bt.read_transactions(write_history(tmp_path / "history.csv"))
-    result = bt.backtest(transactions, CUTOFF, horizon_days=90)
-    churn = {row["model"]: row for row in result["churn"]}
+    short, long = bt.backtests(transactions, CUTOFF, [30, 120])
+    assert short["data"]["horizon_days"] == 30 and long["data"]["horizon_days"] == 120
+    assert short["data"]["churn_window_days"] == 120 == long["data"]["churn_window_days"]
+    for alone, together in ((bt.backtest(transactions, CUTOFF, horizon_days=30, baselines=False), short),
+                            (bt.backtest(transactions, CUTOFF, horizon_days=120, baselines=False), long)):
+        for target in ("churn", "propensity", "lifetime_value"):
+            rows = {row["model"]: row for row in together[target]}
+            for row in alone[target]:
+                # Equal up to the order examples are learned in: the churn window moves the risk band, so
+                # the offers and their expiry visits, and a visit learns the labels due by its time.
+                figures = {k: v for k, v in row.items() if k != "model"}
+                assert {k: rows[row["model"]][k] for k in figures} == pytest.approx(figures, rel=1e-4, abs=1e-6, nan_ok=True)
+    churn = {row["model"]: row for row in short["churn"]}
     assert set(churn) == {"ours (churn)", "recency (days since last purchase)", "frequency (fewer purchases)",
                           "BG/NBD P(no purchase)"}
     assert churn["BG/NBD P(no purchase)"]["roc_auc"] > 0.6 and "brier" in churn["BG/NBD P(no purchase)"]
-    assert {row["model"] for row in result["lifetime_value"]} >= {"BG/NBD x Gamma-Gamma"}
-    assert 0 < result["baseline_parameters"]["bgnbd_r"]
+    assert {row["model"] for row in short["lifetime_value"]} >= {"BG/NBD x Gamma-Gamma"}
+    assert 0 < short["baseline_parameters"]["bgnbd_r"]
+    # The horizons differ where they should: churn is likelier over 30 days than over 120.
+    assert short["churn"][0]["mean_predicted"] > long["churn"][0]["mean_predicted"]
+    assert short["churn"][0]["observed_rate"] > long["churn"][0]["observed_rate"]
+    assert short["lifetime_value"][0]["mean_predicted"] < long["lifetime_value"][0]["mean_predicted"]
+    with pytest.raises(bt.BacktestError, match="distinct positive"):
+        bt.backtests(transactions, CUTOFF, [30, 30], baselines=False)
+    # The history ends about 270 days after the cutoff: a year's horizon would call everyone churned.
+    with pytest.raises(bt.BacktestError, match="365 days runs past the history's last transaction"):
+        bt.backtests(transactions, CUTOFF, [30, 365], baselines=False)
+
+
+def test_the_propensity_label_is_its_own_window_whatever_the_horizon(tmp_path):
+    """A horizon shorter than the propensity window does not cut the window short."""
+    transactions = bt.read_transactions(write_history(tmp_path / "history.csv"))
+    customers = sorted({t.customer_id for t in transactions if t.at <= CUTOFF})
+    week, quarter = (bt.actuals(transactions, customers, CUTOFF, h, 14.0) for h in (7, 90))
+    assert week.bought_soon == quarter.bought_soon and any(week.bought_soon.values())
+    # and some bought in the second week only, which a week's horizon does not see as churn's "no"
+    assert any(week.churned[c] and week.bought_soon[c] for c in customers)

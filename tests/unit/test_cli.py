@@ -47,3 +47,11 @@ def test_the_learner_names_unknown_models_and_refuses_a_cadence_of_nothing(tmp_p
     assert result.returncode != 0 and "unknown model(s) nope" in result.stderr and "upsell" in result.stderr
     result = loyalty("learner", "--every-examples", "0", cwd=tmp_path)
     assert result.returncode != 0 and "--every-examples" in result.stderr
+
+
+def test_backtest_names_a_bad_horizon(tmp_path):
+    (tmp_path / "h.csv").write_text("customer_id,date,amount\nc1,19970101,10.00\n")
+    for horizon in ("30,abc", "30,30", "0"):
+        result = loyalty("backtest", "h.csv", "--cutoff", "1997-06-30", "--horizon", horizon, "--no-baselines",
+                         cwd=tmp_path)
+        assert result.returncode != 0 and "--horizon" in result.stderr and horizon in result.stderr

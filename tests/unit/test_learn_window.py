@@ -113,3 +113,48 @@ def test_the_engine_labels_over_the_learn_window_and_serves_the_configured_one()
     served = outcome.scores["churn_probability"]
     assert abs(label.prediction - churn.predict_label_one(label.features)) < 1e-6
     assert served < label.prediction  # none in 182 days is less likely than none in 30
+
+
+def test_any_horizon_is_answered_by_the_same_weights_over_the_process_odds_for_it():
+    model = _trained_churn(horizon_days=30.0, score_horizon_days=182.0)
+    assert model.predict_at(CUSTOMER, 182.0) == model.predict_one(CUSTOMER)
+    assert model.predict_at(CUSTOMER, 30.0) == model.predict_label_one(CUSTOMER)
+    correction = model.correction(CUSTOMER)
+    at_90 = model.process.augment(CUSTOMER, 90.0)["logit_none_in_horizon"]
+    assert abs(_logit(model.predict_at(CUSTOMER, 90.0)) - (correction + at_90)) < 1e-9
+    answers = [model.predict_at(CUSTOMER, days) for days in (1, 7, 30, 90, 365, 3650)]
+    assert answers == sorted(answers, reverse=True)  # no purchase in a longer time is less likely
+    for bad in (0.0, -7.0, math.inf, math.nan):
+        try:
+            model.predict_at(CUSTOMER, bad)
+        except ValueError as error:
+            assert "positive number of days" in str(error)
+        else:
+            raise AssertionError(f"{bad} days answered")
+    # A model without the purchase process answers only over its own window.
+    plain = LinearClassifier("engagement", horizon_days=30.0)
+    assert plain.predict_at({"x": 1.0}, 30.0) == plain.predict_one({"x": 1.0})
+    try:
+        plain.predict_at({"x": 1.0}, 90.0)
+    except ValueError as error:
+        assert "only over 30 days" in str(error)
+    else:
+        raise AssertionError("a model without a process answered over another horizon")
+
+
+def test_the_engine_answers_churn_and_value_at_any_horizon_as_of_now():
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig(churn_window_days=30, ltv_horizon_days=90))
+    state = None
+    for n, day in enumerate((0, 10, 25, 40)):
+        state = engine.on_purchase(state, purchase("c", day=day, n=n)).state
+    now = engine.watermark
+    served = engine.current(state).scores
+    assert engine.at_horizon(state, 30)["churn_probability"] == served["churn_probability"]
+    assert engine.at_horizon(state, 90)["lifetime_value"] == served["lifetime_value"]
+    answers = [engine.at_horizon(state, days) for days in (7, 30, 90, 365)]
+    assert [a["churn_probability"] for a in answers] == sorted((a["churn_probability"] for a in answers), reverse=True)
+    assert [a["lifetime_value"] for a in answers] == sorted(a["lifetime_value"] for a in answers)
+    assert answers[0]["learned_over_days"] == 30.0 and answers[0]["days"] == 7
+    # As of the watermark: the same customer, silent for 60 more days, is likelier gone.
+    later = engine.at_horizon(state, 90, now=now + 60 * DAY)
+    assert later["churn_probability"] > answers[2]["churn_probability"]
