@@ -279,8 +279,8 @@ class LoyaltyEngine:
         return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]))
 
     def at_horizon(self, state: CustomerState, days: float, now: float | None = None) -> dict:
-        """Churn (no purchase within `days`) and lifetime value (spend within `days`) as of `now` (default the
-        watermark), for any horizon: the same models, their weights learned over their label windows and
+        """Churn (no purchase within `days`), lifetime value (spend within `days`) and expected purchase days
+        within them as of `now` (default the watermark), for any horizon: the same models, their weights learned over their label windows and
         the purchase process's closed forms over `days` (`LinearClassifier.predict_at`). ValueError for a
         horizon that is not a positive number of days."""
         now = self.watermark if now is None else now
@@ -290,6 +290,7 @@ class LoyaltyEngine:
             "days": days,
             "churn_probability": round(churn.predict_at(features, days), 6),
             "lifetime_value": round(value.predict_at(features, days), 2),
+            "expected_purchases": round(value.purchases_at(features, days), 4),
             "learned_over_days": churn.horizon_days,
         }
 

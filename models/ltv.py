@@ -116,19 +116,34 @@ class LifetimeValueModel:
             raise ValueError(f"{self.name} answers only over {self.score_horizon_days or self.horizon_days:g} days")
         return self._spend(x) * self.scale
 
-    def _expected(self, x: dict[str, float], augmented: dict[str, float]) -> float:
-        """The process's expected spend over the augmented horizon, with churn's say on whether any comes.
+    def purchases_at(self, x: dict[str, float], days: float) -> float:
+        """Expected purchase days within `days`: the purchase process's, with churn's say on whether any
+        comes (as for spend; the spend calibration factor is not applied to a count). ValueError without
+        the purchase process or the customer's counts in `x`."""
+        if not days > 0 or math.isinf(days):
+            raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+        augmented = self._augmented(x, days)
+        if augmented is None:
+            raise ValueError(f"{self.name} has no purchase process to count purchases with")
+        return max(0.0, math.expm1(augmented["log_expected_purchases"])) * self._churn_factor(x, augmented)
 
-        Expected spend is the chance of any purchase times the spend given one. The process's chance
-        of none, `p`, is replaced by churn's: the same log-odds plus what churn's weights add
-        (`LinearClassifier.correction`), so value ranks as churn does where churn knows better.
-        """
+    def _expected(self, x: dict[str, float], augmented: dict[str, float]) -> float:
+        """The process's expected spend over the augmented horizon, with churn's say on whether any comes."""
         expected = _expected(augmented)
+        return expected * self._churn_factor(x, augmented) if expected > 0 else expected
+
+    def _churn_factor(self, x: dict[str, float], augmented: dict[str, float]) -> float:
+        """Churn's chance of any purchase over the process's (1 without churn's weights).
+
+        Expected spend (or purchases) is the chance of any purchase times what comes given one. The
+        process's chance of none is replaced by churn's: the same log-odds plus what churn's weights
+        add (`LinearClassifier.correction`), so value ranks as churn does where churn knows better.
+        """
         churn = self.churn
-        if churn is None or churn.offset is None or expected <= 0:
-            return expected
+        if churn is None or churn.offset is None:
+            return 1.0
         none = augmented["logit_none_in_horizon"]
-        return expected * (1.0 - sigmoid(none + churn.correction(x))) / max(1e-9, 1.0 - sigmoid(none))
+        return (1.0 - sigmoid(none + churn.correction(x))) / max(1e-9, 1.0 - sigmoid(none))
 
     def _augmented(self, x: dict[str, float], horizon: float | None = None) -> dict[str, float] | None:
         """`x` with the purchase process's features over the horizon (None: no process, or no counts in `x`)."""

@@ -8,7 +8,8 @@ happened after it:
 
 - churn: no purchase within `horizon` days after the cutoff;
 - propensity: a purchase within the propensity window (`propensity_days`) after the cutoff;
-- lifetime value: spend within `horizon` days after the cutoff.
+- lifetime value: spend within `horizon` days after the cutoff;
+- purchases: the days with a purchase within `horizon` days after the cutoff (BG/NBD's count).
 
 Beside them, on the same customers, the baselines a data scientist brings (`sim.baselines`):
 recency, frequency, and BG/NBD with Gamma-Gamma fitted on the pre-cutoff history by
@@ -150,6 +151,8 @@ class Actuals:
     churned: dict[str, bool] = field(default_factory=dict)
     bought_soon: dict[str, bool] = field(default_factory=dict)
     spend: dict[str, float] = field(default_factory=dict)
+    # Days with a purchase within the horizon: what BG/NBD counts (several baskets on one day are one).
+    purchase_days: dict[str, int] = field(default_factory=dict)
 
 
 def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutoff: datetime, horizon_days: float,
@@ -165,6 +168,7 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
         out.churned[cid] = not within
         out.bought_soon[cid] = any(t.at <= soon for t in after.get(cid, ()))  # the window, whatever the horizon
         out.spend[cid] = sum(t.amount for t in within)
+        out.purchase_days[cid] = len({t.at.astimezone(timezone.utc).date() for t in within})
     return out
 
 
@@ -203,12 +207,9 @@ def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: 
     for cid, state in run.states.items():
         scores = engine.current(state, now=now).scores
         for h in horizons:
-            if h == longest:
-                out[h][cid] = scores
-            else:
-                at = engine.at_horizon(state, h, now=now)
-                out[h][cid] = {**scores, "churn_probability": at["churn_probability"],
-                               "lifetime_value": at["lifetime_value"]}
+            at = engine.at_horizon(state, h, now=now)  # at the longest, the served churn and value themselves
+            out[h][cid] = {**scores, "churn_probability": at["churn_probability"],
+                           "lifetime_value": at["lifetime_value"], "expected_purchases": at["expected_purchases"]}
     return out[horizons[0]] if single else out
 
 
@@ -298,6 +299,7 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
         churned = [truth.churned[c] for c in customers]
         soon = [truth.bought_soon[c] for c in customers]
         spend = [truth.spend[c] for c in customers]
+        counts = [float(truth.purchase_days[c]) for c in customers]
         result = {
             "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
                      "cutoff": cutoff.isoformat(), "horizon_days": horizon, "propensity_days": propensity_days,
@@ -309,6 +311,9 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
                                           True)],
             "lifetime_value": [regressor_row("ours (lifetime value)", spend, [scored[c]["lifetime_value"] for c in customers]),
                                regressor_row("zero for everyone", spend, [0.0] * len(customers))],
+            "purchases": [regressor_row("ours (expected purchases)", counts,
+                                        [scored[c]["expected_purchases"] for c in customers]),
+                          regressor_row("zero for everyone", counts, [0.0] * len(customers))],
         }
         # A recorded history does not answer the offers the replay sends, so every campaign's uplift here is a
         # placebo: an interval that excludes zero says the holdout comparison is broken, not that an offer works.
@@ -323,6 +328,7 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
                                                 ("BG/NBD P(purchase)", classic["bgnbd_purchase_soon"], True)):
                 result["propensity"].append(classifier_row(name, soon, scores, probabilities))
             result["lifetime_value"].append(regressor_row("BG/NBD x Gamma-Gamma", spend, classic["bgnbd_gg_spend"][horizon]))
+            result["purchases"].append(regressor_row("BG/NBD", counts, classic["bgnbd_purchases"][horizon]))
             result["baseline_parameters"] = classic["parameters"]
         if oracle is not None:  # `models.btyd.Parameters` the history was drawn from (`sim.btyd`)
             from sim.btyd import oracle_scores
@@ -333,6 +339,7 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
             result["propensity"].append(classifier_row("oracle (BG/NBD, true parameters)", soon, best["purchase_soon"],
                                                        True))
             result["lifetime_value"].append(regressor_row("oracle (true parameters)", spend, best["spend"]))
+            result["purchases"].append(regressor_row("oracle (true parameters)", counts, best["purchases"]))
         results.append(result)
     return results
 
@@ -354,11 +361,18 @@ def render(result: dict) -> str:
             lines.append(f"  {r['model']:<38} {fmt(r['roc_auc']):>8} {fmt(r.get('brier')):>8} "
                          f"{fmt(r.get('mean_predicted')):>15}")
         lines.append("")
-    lines.append("lifetime value: spend within the horizon")
-    lines.append(f"  {'model':<38} {'MAE':>8} {'Spearman':>8} {'mean predicted':>15} {'mean actual':>12}")
-    for r in result["lifetime_value"]:
-        lines.append(f"  {r['model']:<38} {fmt(r['mae'], 2):>8} {fmt(r['spearman']):>8} {fmt(r['mean_predicted'], 2):>15} "
-                     f"{fmt(r['mean_actual'], 2):>12}")
+    for target, what in (("lifetime_value", "lifetime value: spend within the horizon"),
+                         ("purchases", "purchases: days with a purchase within the horizon")):
+        if target not in result:  # a result written before purchases were counted
+            continue
+        lines.append(what)
+        lines.append(f"  {'model':<38} {'MAE':>8} {'Spearman':>8} {'mean predicted':>15} {'mean actual':>12}")
+        for r in result[target]:
+            lines.append(f"  {r['model']:<38} {fmt(r['mae'], 2 if target == 'lifetime_value' else 4):>8} "
+                         f"{fmt(r['spearman']):>8} {fmt(r['mean_predicted'], 2 if target == 'lifetime_value' else 4):>15} "
+                         f"{fmt(r['mean_actual'], 2 if target == 'lifetime_value' else 4):>12}")
+        lines.append("")
+    lines.pop()
     if result.get("offers", {}).get("campaigns"):
         from streams.cli.progress import render_performance
 

@@ -16,10 +16,11 @@ from datetime import datetime
 def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: datetime,
                    horizon_days: float | Sequence[float], propensity_days: float) -> dict:
     """Per customer (in `customers`' order): recency and frequency at the cutoff, BG/NBD's probability of
-    no purchase within the horizon and of one within the propensity window, and BG/NBD x Gamma-Gamma spend.
+    no purchase within the horizon and of one within the propensity window, BG/NBD's expected purchases
+    and BG/NBD x Gamma-Gamma spend.
 
-    With several horizons the models are fitted once, and `bgnbd_no_purchase` and `bgnbd_gg_spend`
-    map each horizon to its list."""
+    With several horizons the models are fitted once, and `bgnbd_no_purchase`, `bgnbd_purchases` and
+    `bgnbd_gg_spend` map each horizon to its list."""
     try:
         import pandas as pd
         from pymc_marketing import clv
@@ -51,6 +52,7 @@ def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: dat
     parameters.update({f"gamma_gamma_{k}": float(v) for k, v in gg.fit_summary().items()})
     no_purchase = {h: [float(p) for p in none_in_horizon[h]] for h in horizons}
     spend = {h: [float(n * s) for n, s in zip(purchases[h], spend_per_purchase)] for h in horizons}
+    counts = {h: [float(n) for n in purchases[h]] for h in horizons}
     single = isinstance(horizon_days, (int, float))
     return {
         "recency": [float(t - r) for t, r in zip(summary["T"], summary["recency"])],  # days since the last purchase
@@ -58,5 +60,6 @@ def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: dat
         "bgnbd_no_purchase": no_purchase[horizon_days] if single else no_purchase,
         "bgnbd_purchase_soon": [float(1.0 - p) for p in none_soon],
         "bgnbd_gg_spend": spend[horizon_days] if single else spend,
+        "bgnbd_purchases": counts[horizon_days] if single else counts,
         "parameters": parameters,
     }

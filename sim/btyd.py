@@ -89,7 +89,7 @@ def oracle_scores(history: list[Transaction], customers: list[str], cutoff: date
             spend = days.setdefault(t.customer_id, {})
             spend[day] = spend.get(day, 0.0) + t.amount
     end = (cutoff - START).total_seconds() / 86400
-    out: dict[str, list[float]] = {"none_in_horizon": [], "purchase_soon": [], "spend": []}
+    out: dict[str, list[float]] = {"none_in_horizon": [], "purchase_soon": [], "spend": [], "purchases": []}
     for cid in customers:
         spend = days.get(cid, {})
         ordered = sorted(spend)
@@ -98,7 +98,9 @@ def oracle_scores(history: list[Transaction], customers: list[str], cutoff: date
         m = sum(spend[d] for d in ordered[1:]) / x if x else 0.0
         out["none_in_horizon"].append(params.none_within(x, t_x, T, horizon_days))
         out["purchase_soon"].append(1.0 - params.none_within(x, t_x, T, propensity_days))
-        out["spend"].append(params.expected_purchases(x, t_x, T, horizon_days) * params.spend_per_purchase(x, m))
+        purchases = params.expected_purchases(x, t_x, T, horizon_days)
+        out["purchases"].append(purchases)
+        out["spend"].append(purchases * params.spend_per_purchase(x, m))
     return out
 
 

@@ -74,10 +74,12 @@ def document() -> dict:
         "scores": {"type": "object", "additionalProperties": {"type": "string"}},
         "answered_by": {"type": "string"}, "as_of": {"type": ["string", "null"]}, "watermark": {"type": "string"},
         "stale": {"type": "boolean"},
-        "horizon": {"type": "object", "required": ["days", "churn_probability", "lifetime_value", "learned_over_days"],
+        "horizon": {"type": "object", "required": ["days", "churn_probability", "lifetime_value", "expected_purchases",
+                                                   "learned_over_days"],
                     "properties": {"days": {"type": "number"},
                                    "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
                                    "lifetime_value": {"type": "number", "minimum": 0},
+                                   "expected_purchases": {"type": "number", "minimum": 0},
                                    "learned_over_days": {"type": "number"}}}},
         "description": "From the owner's table (any worker forwards to it): a CustomerScores record plus `source` and "
                        "`answered_by`; with `?source=served`, the flat copy in Redis with its `as_of` and `stale`."}

@@ -75,6 +75,7 @@ def test_create_a_campaign_publish_purchases_and_read_everything_back(settings, 
     status, at_year = call(worker, "GET", "/customers/api-cust/scores/?horizon_days=365")
     assert status == 200 and at_year["horizon"]["days"] == 365 and at_year["horizon"]["learned_over_days"] == 30
     assert at_year["horizon"]["churn_probability"] < record.churn.probability
+    assert at_year["horizon"]["expected_purchases"] > at_window["horizon"]["expected_purchases"] > 0
     for query in ("horizon_days=soon", "horizon_days=0", "horizon_days=nan", "horizon_days=90&source=served"):
         status, refused = call(worker, "GET", f"/customers/api-cust/scores/?{query}")
         assert status == 400 and refused["errors"][0]["field"] == "horizon_days", (query, refused)

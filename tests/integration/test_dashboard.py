@@ -88,6 +88,9 @@ def test_the_dashboard_shows_what_the_metrics_say_and_looks_up_a_customer(settin
     shown = _text(browser, "customer")
     assert customer in shown and "churn explained" in shown and "last decisions" in shown
     assert f"{scores['churn']['probability']:.3f}" in shown
+    # and over the horizon picked beside the box (182 days unless changed): the API's `horizon` answer
+    horizon = worker.get(f"/api/loyalty/v1/customers/{customer}/scores/?horizon_days=182")["horizon"]
+    assert "within 182 days" in shown and f"no purchase {horizon['churn_probability']:.3f}" in shown
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.execute_script("window.scrollTo(0, 0)")

@@ -94,7 +94,7 @@ def test_several_horizons_from_one_replay_give_what_each_horizon_alone_gives(tmp
     assert short["data"]["churn_window_days"] == 120 == long["data"]["churn_window_days"]
     for alone, together in ((bt.backtest(transactions, CUTOFF, horizon_days=30, baselines=False), short),
                             (bt.backtest(transactions, CUTOFF, horizon_days=120, baselines=False), long)):
-        for target in ("churn", "propensity", "lifetime_value"):
+        for target in ("churn", "propensity", "lifetime_value", "purchases"):
             rows = {row["model"]: row for row in together[target]}
             for row in alone[target]:
                 # Equal up to the order examples are learned in: the churn window moves the risk band, so
@@ -107,6 +107,12 @@ def test_several_horizons_from_one_replay_give_what_each_horizon_alone_gives(tmp
     assert churn["BG/NBD P(no purchase)"]["roc_auc"] > 0.6 and "brier" in churn["BG/NBD P(no purchase)"]
     assert {row["model"] for row in short["lifetime_value"]} >= {"BG/NBD x Gamma-Gamma"}
     assert 0 < short["baseline_parameters"]["bgnbd_r"]
+    counted = {row["model"]: row for row in long["purchases"]}
+    assert set(counted) == {"ours (expected purchases)", "zero for everyone", "BG/NBD"}
+    assert counted["zero for everyone"]["mae"] == pytest.approx(counted["BG/NBD"]["mean_actual"])
+    assert counted["BG/NBD"]["mean_actual"] > 0
+    assert counted["ours (expected purchases)"]["spearman"] > 0.3 and counted["BG/NBD"]["spearman"] > 0.3
+    assert "purchases: days with a purchase" in bt.render(long)
     # The horizons differ where they should: churn is likelier over 30 days than over 120.
     assert short["churn"][0]["mean_predicted"] > long["churn"][0]["mean_predicted"]
     assert short["churn"][0]["observed_rate"] > long["churn"][0]["observed_rate"]

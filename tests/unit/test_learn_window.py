@@ -11,6 +11,7 @@ import random
 
 from core import LoyaltyEngine, load_catalog
 from core.engine import EngineConfig
+from core.features import customer_features
 from core.state import DAY
 from models.btyd import PurchaseProcess
 from models.churn import ChurnModel
@@ -154,6 +155,18 @@ def test_the_engine_answers_churn_and_value_at_any_horizon_as_of_now():
     answers = [engine.at_horizon(state, days) for days in (7, 30, 90, 365)]
     assert [a["churn_probability"] for a in answers] == sorted((a["churn_probability"] for a in answers), reverse=True)
     assert [a["lifetime_value"] for a in answers] == sorted(a["lifetime_value"] for a in answers)
+    purchases = [a["expected_purchases"] for a in answers]
+    assert purchases == sorted(purchases) and purchases[0] > 0
+    # Value is purchases times the spend per purchase and the spend calibration: the same shape over horizons.
+    value = engine.models["lifetime_value"]
+    features = customer_features(state, now)
+    assert value.purchases_at(features, 90) < value.purchases_at(features, 365)
+    try:
+        value.purchases_at({"days_since_purchase": 3.0}, 90)  # no counts, no process to count with
+    except ValueError as error:
+        assert "no purchase process" in str(error)
+    else:
+        raise AssertionError("purchases counted without the customer's counts")
     assert answers[0]["learned_over_days"] == 30.0 and answers[0]["days"] == 7
     # As of the watermark: the same customer, silent for 60 more days, is likelier gone.
     later = engine.at_horizon(state, 90, now=now + 60 * DAY)

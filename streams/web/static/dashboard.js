@@ -276,7 +276,9 @@ async function lookUp(event) {
   if (!id) return;
   out.replaceChildren(el("p", "looking up " + id + "…", "muted"));
   try {
-    const body = await getJSON(`${API}/customers/${encodeURIComponent(id)}/scores/`);
+    const days = $("customer-horizon").value;
+    const body = await getJSON(`${API}/customers/${encodeURIComponent(id)}/scores/?horizon_days=${encodeURIComponent(days)}`);
+    const h = body.horizon;
     const s = body.scores && body.source === "redis" ? { customer_id: id, ...body.scores } : body;
     const parts = [];
     parts.push(el("h3", `${s.customer_id} · as of ${s.as_of ?? body.as_of ?? "?"} · from ${body.source}`));
@@ -286,6 +288,8 @@ async function lookUp(event) {
       ["propensity to buy", fmt(s.propensity_to_buy, 3)], ["lifetime value", fmt(s.lifetime_value, 2)],
       ["engagement score", fmt(s.engagement_score, 1)], ["payment default risk", fmt(s.payment_default_risk, 3)],
       ["upsell propensity", fmt(s.upsell_propensity, 3)],
+      [`within ${days} days`, h ? `no purchase ${fmt(h.churn_probability, 3)} · spend ${fmt(h.lifetime_value, 2)}`
+        + ` · purchase days ${fmt(h.expected_purchases, 2)}` : "–"],
       ["RFM", s.rfm ? `${s.rfm.rfm_code} ${s.rfm.segment}` : "–"],
       ["badges", (s.badges || []).join(", ") || "none"]];
     for (const [k, v] of rows) { const tr = el("tr"); tr.append(el("th", k), el("td", v)); table.append(tr); }
