@@ -30,7 +30,7 @@ class Difference(BaseModel):
     difference: float | None = Field(description="treated minus held out; None until both arms have customers")
     low: float | None
     high: float | None
-    significant: bool = Field(description="the interval excludes zero")
+    significant: bool = Field(description="the interval excludes zero and each arm has at least 30 customers")
 
 
 class CampaignPerformanceRecord(BaseModel):

@@ -59,6 +59,25 @@ def test_significant_only_when_the_interval_excludes_zero():
     assert perf.uplift("unknown")["purchase_rate"]["difference"] is None  # no customers: no figure, no error
 
 
+def test_an_interval_excluding_zero_is_not_significant_until_each_arm_has_30_customers():
+    """22 treated of whom 3 bought against 1 held out who bought: the dashboard showed -0.86
+    [-0.95, -0.05] as significant. The interval stays; the flag waits for the held-out arm."""
+    perf = CampaignPerformance()
+    for i in range(22):
+        _trial(perf, "small", 1, int(i < 3), 20.0 * (i < 3))
+    _trial(perf, "small", 0, 1, 20.0)
+    small = perf.uplift("small")
+    assert small["purchase_rate"]["high"] < 0 and not small["purchase_rate"]["significant"]
+    assert not small["significant"]
+    for i in range(29):  # 30 held out, and still as different
+        _trial(perf, "small", 0, 1, 20.0)
+    for i in range(8):
+        _trial(perf, "small", 1, 0, 0.0)
+    grown = perf.uplift("small")
+    assert (grown["treated"]["customers"], grown["held_out"]["customers"]) == (30, 30)
+    assert grown["purchase_rate"]["high"] < 0 and grown["purchase_rate"]["significant"] and grown["significant"]
+
+
 def test_policy_values_from_a_uniform_logger_are_the_arms_means():
     # Logged uniformly between a (redeems 60%) and b (20%, the higher priority).
     rng = random.Random(1)
