@@ -280,9 +280,9 @@ class LoyaltyEngine:
 
     def at_horizon(self, state: CustomerState, days: float, now: float | None = None) -> dict:
         """Churn (no purchase within `days`), lifetime value (spend within `days`) and expected purchase days
-        within them as of `now` (default the watermark), for any horizon: the same models, their weights learned over their label windows and
-        the purchase process's closed forms over `days` (`LinearClassifier.predict_at`). ValueError for a
-        horizon that is not a positive number of days."""
+        within them, as of `now` (default the watermark), for any horizon: the same models, their weights
+        learned over their label windows and the purchase process's closed forms over `days`
+        (`LinearClassifier.predict_at`). ValueError for a horizon that is not a positive number of days."""
         now = self.watermark if now is None else now
         features = customer_features(state, now)
         churn, value = self.models["churn"], self.models["lifetime_value"]

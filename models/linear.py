@@ -16,6 +16,12 @@ def _clip(z: float) -> float:
     return CLIP if z > CLIP else -CLIP if z < -CLIP else z
 
 
+def check_horizon(days: float) -> None:
+    """ValueError unless `days` is a horizon a model can answer over: a positive, finite number of days."""
+    if not days > 0 or math.isinf(days):  # NaN fails the first test
+        raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+
+
 def clip_scaled(x: dict[str, float]) -> dict[str, float]:
     """Bound standardised features to +-5: a rare value must not dominate a linear model."""
     return {k: _clip(v) for k, v in x.items()}
@@ -215,8 +221,7 @@ class LinearClassifier:
 
         A model without a purchase process or an offset answers only over its own horizon (ValueError).
         """
-        if not days > 0 or math.isinf(days):
-            raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+        check_horizon(days)
         own = self.score_horizon_days or self.horizon_days
         if days != own and (self.process is None or self.offset is None):
             raise ValueError(f"{self.name} answers only over {own:g} days")

@@ -7,7 +7,7 @@ import math
 from river import compose, linear_model, optim, preprocessing
 from river.utils.math import sigmoid
 
-from models.linear import clip_scaled
+from models.linear import check_horizon, clip_scaled
 
 
 
@@ -107,8 +107,7 @@ class LifetimeValueModel:
 
         Without the purchase process (or the customer's counts in `x`) only its own horizon (ValueError).
         """
-        if not days > 0 or math.isinf(days):
-            raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+        check_horizon(days)
         augmented = self._augmented(x, days)
         if augmented is not None:
             return self._expected(x, augmented) * self.process_scale
@@ -120,8 +119,7 @@ class LifetimeValueModel:
         """Expected purchase days within `days`: the purchase process's, with churn's say on whether any
         comes (as for spend; the spend calibration factor is not applied to a count). ValueError without
         the purchase process or the customer's counts in `x`."""
-        if not days > 0 or math.isinf(days):
-            raise ValueError(f"a horizon is a positive number of days, not {days!r}")
+        check_horizon(days)
         augmented = self._augmented(x, days)
         if augmented is None:
             raise ValueError(f"{self.name} has no purchase process to count purchases with")

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 
 Z95 = 1.959963984540054  # checked against scipy.stats.norm.ppf(0.975) in the tests
 POLICIES = ("running", "uniform", "highest_priority")
+REWARDS = ("redeemed", "spend")
 # An interval that excludes zero flags the difference as significant only once each arm has this
 # many customers: with one held-out customer an interval can exclude zero and still say nothing an
 # operator should act on (a campaign with 22 treated and 1 held out showed -0.86 [-0.95, -0.05]).
 MIN_ARM_CUSTOMERS = 30
-REWARDS = ("redeemed", "spend")
 
 
 @dataclass

@@ -172,22 +172,19 @@ def actuals(transactions: Iterable[Transaction], customers: Iterable[str], cutof
     return out
 
 
-def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: float | Sequence[float],
-               propensity_days: float, progress: Callable[[int], None] | None = None,
-               version_every: int | None = None, offers: dict | None = None,
-               learn_window_days: float | None = None) -> dict:
-    """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff.
-
-    `horizon_days`: one horizon, or several answered by the same models after one replay (the churn
-    window and lifetime value's horizon are the longest; the others come from `LoyaltyEngine.at_horizon`,
-    as the API's `?horizon_days=` does). One horizon gives `{customer: scores}`; several give
+def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizons: Sequence[float], propensity_days: float,
+               progress: Callable[[int], None] | None = None, version_every: int | None = None,
+               offers: dict | None = None, learn_window_days: float | None = None) -> dict[float, dict[str, dict]]:
+    """Replay the events before the cutoff through the core, then every customer's scores as of the cutoff:
     `{horizon: {customer: scores}}`.
+
+    `horizons` are answered by the same models after one replay (the churn window and lifetime value's
+    horizon are the longest; churn and value over each come from `LoyaltyEngine.at_horizon`, as the API's
+    `?horizon_days=` answers).
     `version_every`: score as workers that follow a learner's versions do, one every so many examples.
     `offers`, if given, receives what the offers did during the replay (`CampaignPerformance.report`).
     `learn_window_days`: labels resolve over at most this many days (default: the engine's).
     """
-    single = isinstance(horizon_days, (int, float))
-    horizons = [float(horizon_days)] if single else [float(h) for h in horizon_days]
     longest = max(horizons)
     # No lead rule: the history is replayed in time order, so a record far after the one before it ends a
     # pause in trade (a shop closed for a fortnight), not a clock error; the absolute range still applies.
@@ -210,7 +207,7 @@ def our_scores(before: Sequence[PurchaseEvent], cutoff: datetime, horizon_days: 
             at = engine.at_horizon(state, h, now=now)  # at the longest, the served churn and value themselves
             out[h][cid] = {**scores, "churn_probability": at["churn_probability"],
                            "lifetime_value": at["lifetime_value"], "expected_purchases": at["expected_purchases"]}
-    return out[horizons[0]] if single else out
+    return out
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -361,18 +358,15 @@ def render(result: dict) -> str:
             lines.append(f"  {r['model']:<38} {fmt(r['roc_auc']):>8} {fmt(r.get('brier')):>8} "
                          f"{fmt(r.get('mean_predicted')):>15}")
         lines.append("")
-    for target, what in (("lifetime_value", "lifetime value: spend within the horizon"),
-                         ("purchases", "purchases: days with a purchase within the horizon")):
-        if target not in result:  # a result written before purchases were counted
-            continue
+    for target, what, digits in (("lifetime_value", "lifetime value: spend within the horizon", 2),
+                                 ("purchases", "purchases: days with a purchase within the horizon", 4)):
         lines.append(what)
         lines.append(f"  {'model':<38} {'MAE':>8} {'Spearman':>8} {'mean predicted':>15} {'mean actual':>12}")
         for r in result[target]:
-            lines.append(f"  {r['model']:<38} {fmt(r['mae'], 2 if target == 'lifetime_value' else 4):>8} "
-                         f"{fmt(r['spearman']):>8} {fmt(r['mean_predicted'], 2 if target == 'lifetime_value' else 4):>15} "
-                         f"{fmt(r['mean_actual'], 2 if target == 'lifetime_value' else 4):>12}")
+            lines.append(f"  {r['model']:<38} {fmt(r['mae'], digits):>8} {fmt(r['spearman']):>8} "
+                         f"{fmt(r['mean_predicted'], digits):>15} {fmt(r['mean_actual'], digits):>12}")
         lines.append("")
-    lines.pop()
+    lines.pop()  # the blank line after the last table
     if result.get("offers", {}).get("campaigns"):
         from streams.cli.progress import render_performance
 

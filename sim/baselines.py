@@ -13,14 +13,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 
-def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: datetime,
-                   horizon_days: float | Sequence[float], propensity_days: float) -> dict:
+def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: datetime, horizons: Sequence[float],
+                   propensity_days: float) -> dict:
     """Per customer (in `customers`' order): recency and frequency at the cutoff, BG/NBD's probability of
-    no purchase within the horizon and of one within the propensity window, BG/NBD's expected purchases
-    and BG/NBD x Gamma-Gamma spend.
-
-    With several horizons the models are fitted once, and `bgnbd_no_purchase`, `bgnbd_purchases` and
-    `bgnbd_gg_spend` map each horizon to its list."""
+    one purchase within the propensity window and, for each of `horizons`, of none within it, BG/NBD's
+    expected purchases and BG/NBD x Gamma-Gamma spend (`bgnbd_no_purchase`, `bgnbd_purchases` and
+    `bgnbd_gg_spend` map each horizon to its list). The models are fitted once."""
     try:
         import pandas as pd
         from pymc_marketing import clv
@@ -38,7 +36,6 @@ def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: dat
         warnings.simplefilter("ignore")
         bg = clv.BetaGeoModel(data=summary[["customer_id", "frequency", "recency", "T"]])
         bg.fit(method="map", progressbar=False)
-        horizons = [horizon_days] if isinstance(horizon_days, (int, float)) else list(horizon_days)
         none_in_horizon = {h: bg.expected_probability_no_purchase(t=h).mean(("chain", "draw")).values for h in horizons}
         none_soon = bg.expected_probability_no_purchase(t=propensity_days).mean(("chain", "draw")).values
         purchases = {h: bg.expected_purchases(future_t=h).mean(("chain", "draw")).values for h in horizons}
@@ -50,16 +47,12 @@ def classic_scores(transactions: Iterable, customers: Sequence[str], cutoff: dat
         spend_per_purchase = spend_per_purchase.mean(("chain", "draw")).values
     parameters = {f"bgnbd_{k}": float(v) for k, v in bg.fit_summary().items()}
     parameters.update({f"gamma_gamma_{k}": float(v) for k, v in gg.fit_summary().items()})
-    no_purchase = {h: [float(p) for p in none_in_horizon[h]] for h in horizons}
-    spend = {h: [float(n * s) for n, s in zip(purchases[h], spend_per_purchase)] for h in horizons}
-    counts = {h: [float(n) for n in purchases[h]] for h in horizons}
-    single = isinstance(horizon_days, (int, float))
     return {
         "recency": [float(t - r) for t, r in zip(summary["T"], summary["recency"])],  # days since the last purchase
         "frequency": [float(f) for f in summary["frequency"]],
-        "bgnbd_no_purchase": no_purchase[horizon_days] if single else no_purchase,
+        "bgnbd_no_purchase": {h: [float(p) for p in none_in_horizon[h]] for h in horizons},
         "bgnbd_purchase_soon": [float(1.0 - p) for p in none_soon],
-        "bgnbd_gg_spend": spend[horizon_days] if single else spend,
-        "bgnbd_purchases": counts[horizon_days] if single else counts,
+        "bgnbd_gg_spend": {h: [float(n * s) for n, s in zip(purchases[h], spend_per_purchase)] for h in horizons},
+        "bgnbd_purchases": {h: [float(n) for n in purchases[h]] for h in horizons},
         "parameters": parameters,
     }

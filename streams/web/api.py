@@ -20,7 +20,7 @@ from core.campaigns import campaign_problems
 from schemas.campaigns import Campaign
 from streams.app import app
 from streams.kafka.catalog import publish_campaign
-from streams.web.openapi import document
+from streams.web.openapi import MAX_HORIZON_DAYS, document
 from streams.runtime import catalog, engine, scores, settings
 from streams.kafka.tables import customers
 
@@ -157,9 +157,6 @@ async def campaign_performance(self, request, campaign_id):
     if _find(campaign_id) is None:
         return _error(self, 404, f"no campaign {campaign_id!r}")
     return self.json(performance_record(engine, campaign_id))
-
-
-MAX_HORIZON_DAYS = 3650.0
 
 
 def _horizon_days(text: str | None) -> tuple[float | None, str | None]:

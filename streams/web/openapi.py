@@ -10,6 +10,9 @@ from schemas.campaigns import Campaign
 from schemas.offers import OfferSnapshot
 from schemas.scores import CustomerScores
 
+# The longest horizon `?horizon_days=` answers over (the API checks it; the document states it).
+MAX_HORIZON_DAYS = 3650.0
+
 BASE = "/api/loyalty/v1"
 REF = "#/components/schemas/{model}"
 
@@ -128,7 +131,7 @@ def document() -> dict:
                     "schema": {"enum": ["table", "served"]},
                     "description": "served: the copy in Redis (with as_of and stale) instead of the owner's state"}, {
                     "name": "horizon_days", "in": "query", "required": False,
-                    "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 3650},
+                    "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_HORIZON_DAYS},
                     "description": "adds `horizon`: churn and lifetime value over this many days (not with "
                                    "source=served)"}],
                 "get": {"summary": "Every model's answer for the customer, as of now", "responses": {

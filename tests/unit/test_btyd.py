@@ -155,7 +155,7 @@ def test_a_182_day_churn_window_still_beats_recency_on_the_simulator():
                if isinstance(e, PurchaseEvent) and e.payment_status in ("paid", "pending")]
     cutoff = min(t.at for t in history) + timedelta(days=200)
     before = [e for e in bt.purchase_events(history) if e.occurred_at <= cutoff]
-    ours = bt.our_scores(before, cutoff, 182.0, 14.0)
+    ours = bt.our_scores(before, cutoff, [182.0], 14.0)[182.0]
     customers = sorted(ours)
     truth = bt.actuals(history, customers, cutoff, 182.0, 14.0)
     churned = [truth.churned[c] for c in customers]
