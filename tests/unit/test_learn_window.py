@@ -41,12 +41,35 @@ def test_a_longer_window_keeps_the_weights_and_takes_the_process_odds_over_it():
     at_30 = model.process.augment(CUSTOMER, 30.0)["logit_none_in_horizon"]
     at_182 = model.process.augment(CUSTOMER, 182.0)["logit_none_in_horizon"]
     assert at_182 < at_30  # no purchase in half a year is less likely than in a month
-    correction = model.correction(CUSTOMER)
+    correction, intercept = model.correction(CUSTOMER), model._parameters()[1]
     assert abs(_logit(model.predict_label_one(CUSTOMER)) - (correction + at_30)) < 1e-9
-    assert abs(_logit(model.predict_one(CUSTOMER)) - (correction + at_182)) < 1e-9
+    # The intercept counts 30/182 of itself over 182 days (`LinearClassifier._level`).
+    assert abs(_logit(model.predict_one(CUSTOMER)) - (correction - intercept * (1 - 30 / 182) + at_182)) < 1e-9
     explained = model.explanation(CUSTOMER)
     assert abs(explained["probability"] - model.predict_one(CUSTOMER)) < 1e-12
     assert abs(explained["contributions"][OFFSET] - at_182) < 1e-9
+
+
+def test_a_level_the_recent_labels_learned_lasts_their_window_and_the_process_holds_beyond_it():
+    # Every label of the last months says more churn than the process: the intercept learns it.
+    process = PurchaseProcess()
+    model = ChurnModel(process=process, offset="logit_none_in_horizon", horizon_days=30.0, score_horizon_days=182.0)
+    for _ in range(400):
+        model.learn_one(CUSTOMER, True)
+    intercept = model._parameters()[1]
+    assert intercept > 0.5
+    offset = {h: process.augment(CUSTOMER, h)["logit_none_in_horizon"] for h in (30.0, 60.0, 182.0)}
+    weights = model.correction(CUSTOMER) - intercept
+    for days, share in ((30.0, 1.0), (60.0, 0.5), (182.0, 30 / 182)):
+        assert abs(_logit(model.predict_at(CUSTOMER, days)) - (offset[days] + weights + share * intercept)) < 1e-9
+    explained = model.explanation(CUSTOMER)  # explained over 182 days as predicted
+    assert abs(explained["intercept"] - intercept * 30 / 182) < 1e-12
+    assert abs(explained["probability"] - model.predict_one(CUSTOMER)) < 1e-12
+    # A model without an offset has no process to hand the level to: it keeps its whole intercept.
+    plain = LinearClassifier("demo", horizon_days=30.0, score_horizon_days=182.0)
+    for _ in range(50):
+        plain.learn_one({"x": 1.0}, True)
+    assert plain._level(0.8, 182.0) == 0.8
 
 
 def test_the_same_window_answers_as_it_learns():
@@ -120,9 +143,11 @@ def test_any_horizon_is_answered_by_the_same_weights_over_the_process_odds_for_i
     model = _trained_churn(horizon_days=30.0, score_horizon_days=182.0)
     assert model.predict_at(CUSTOMER, 182.0) == model.predict_one(CUSTOMER)
     assert model.predict_at(CUSTOMER, 30.0) == model.predict_label_one(CUSTOMER)
-    correction = model.correction(CUSTOMER)
+    correction, intercept = model.correction(CUSTOMER), model._parameters()[1]
     at_90 = model.process.augment(CUSTOMER, 90.0)["logit_none_in_horizon"]
-    assert abs(_logit(model.predict_at(CUSTOMER, 90.0)) - (correction + at_90)) < 1e-9
+    assert abs(_logit(model.predict_at(CUSTOMER, 90.0)) - (correction - intercept * (1 - 30 / 90) + at_90)) < 1e-9
+    at_7 = model.process.augment(CUSTOMER, 7.0)["logit_none_in_horizon"]
+    assert abs(_logit(model.predict_at(CUSTOMER, 7.0)) - (correction + at_7)) < 1e-9  # shorter: the whole intercept
     answers = [model.predict_at(CUSTOMER, days) for days in (1, 7, 30, 90, 365, 3650)]
     assert answers == sorted(answers, reverse=True)  # no purchase in a longer time is less likely
     for bad in (0.0, -7.0, math.inf, math.nan):
