@@ -59,8 +59,8 @@ def process_columns(params, x, t_x, T, m, h) -> dict[str, np.ndarray]:
 def batch_predictions(models, rows: list[dict[str, float]]) -> np.ndarray:
     """Each model's `predict_one` for every row, as a (rows, models) array, from columns."""
     names = sorted({k for row in rows for k in row})
+    # A feature a row lacks is NaN here and contributes nothing, as in `LinearClassifier._logit`.
     columns = {k: np.array([row.get(k, np.nan) for row in rows]) for k in names}
-    present = {k: ~np.isnan(v) for k, v in columns.items()}
     process = models.process
     horizons = {h for n in MODELS if models[n].process is not None
                 for h in (models[n].horizon_days, models[n].score_horizon_days or models[n].horizon_days)}
@@ -82,8 +82,7 @@ def batch_predictions(models, rows: list[dict[str, float]]) -> np.ndarray:
                 continue
             value = np.clip(own[key], low, high)
             z = np.clip((value - mean) / sd, -CLIP, CLIP)
-            mask = present.get(key, True)
-            logit = logit + np.where(mask, weight * np.nan_to_num(z), 0.0)
+            logit = logit + weight * np.nan_to_num(z)
         out.append(expit(logit))
     return np.array(out).T
 
