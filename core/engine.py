@@ -65,6 +65,19 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """What a purchase or a review still has to do once its scores are known: predict, then decide."""
+
+    trigger: str  # "purchase" or "sweep"
+    features: dict[str, float]
+    now: float
+    catalog: Catalog  # the catalog as of the record: the decision is made against it
+    event: PurchaseEvent | None = None
+    previous_gap: float | None = None
+    badges: tuple[BadgeAward, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What one event did: the new state, the scores, the offers to emit, the labels resolved."""
 
@@ -76,6 +89,9 @@ class Outcome:
     decision: Decision | None = None
     trace: DecisionTrace | None = None
     badges: tuple[BadgeAward, ...] = ()
+    # A purchase or a review whose scores are still to come (`LoyaltyEngine.defer_scores`):
+    # `LoyaltyEngine.finish` completes it, with the scores of a batch computed together.
+    scoring: Scoring | None = None
 
     @property
     def learned(self) -> int:
@@ -119,6 +135,9 @@ class LoyaltyEngine:
         self.lane = 0  # the partition of the customer being processed
         self.policy = policy
         self.time_gate = TimeGate.from_config(config)
+        # Purchases and reviews stop before their scores, for a driver to score many together and
+        # `finish` each (`core.processing.Processor`, with models that do not move between them).
+        self.defer_scores = False
 
     @property
     def mark(self) -> float:
@@ -179,21 +198,11 @@ class LoyaltyEngine:
             examples.append(basket)
 
         features = customer_features(state, now)
-        scores = self._scores(features)
-        cfg = self.config
-        value = self.models["lifetime_value"]
-        state = self._predict_buying(state, features, scores, now, previous_gap)
-        state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
-                              extra=state.avg_basket * cfg.upsell_factor)
-        state = self._predict(state, "lifetime_value", features,
-                              self._label_prediction(value, features, scores["lifetime_value"]), now, value.horizon_days,
-                              spaced=True)
-        state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
-        state = state.evolve(next_review_at=now + cfg.review_after_days * DAY)
         state, badges = award_badges(state, event, streak_weeks=state.purchase_streak_weeks)
-        decision = self.decider().consider(state, features, scores, now, "purchase", event.event_id, event.total)
-        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
-                       decision=decision, badges=tuple(badges))
+        scoring = Scoring("purchase", features, now, self.catalog, event, previous_gap, tuple(badges))
+        if self.defer_scores:
+            return Outcome(state, examples=tuple(examples), scoring=scoring)
+        return self.finish(Outcome(state, examples=tuple(examples), scoring=scoring), self._scores(features))
 
     def on_engagement(self, state: CustomerState | None, event: EngagementEvent) -> Outcome:
         state, now, examples = self._begin(state, event)
@@ -249,18 +258,56 @@ class LoyaltyEngine:
         gap = max(cfg.review_every_days, silent_days * cfg.review_growth)
         next_review = now + gap * DAY if silent_days + gap <= cfg.review_until_days else None
         state = state.evolve(next_review_at=next_review)
-        features = customer_features(state, now)
-        scores = self._scores(features)
-        # Predictions as of the silence too: otherwise the models only ever learn from the
-        # moment of a purchase, where days since the last one is always zero.
-        # A review predicts even while earlier predictions of the task wait (`_predict`'s spacing):
-        # with a long window, the silent weeks are most of what the model must learn. Not lifetime
-        # value: its calibration scales by spend seen over spend predicted, and the reviews' near-zero
-        # answers made that ratio run away (mean 800 where 24 was spent, CDNOW, 182 days).
-        state = self._predict_buying(state, features, scores, now)
-        decision = self.decider().consider(state, features, scores, now, "sweep", review_at=review)
-        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), tuple(examples),
-                       decision=decision)
+        scoring = Scoring("sweep", customer_features(state, now), now, self.catalog)
+        if self.defer_scores:
+            return Outcome(state, examples=tuple(examples), scoring=scoring)
+        return self.finish(Outcome(state, examples=tuple(examples), scoring=scoring), self._scores(scoring.features))
+
+    def finish(self, outcome: Outcome, scores: dict[str, float],
+               labels: dict[str, float] | None = None) -> Outcome:
+        """Complete a purchase or a review with its scores: its predictions for their labels, then its decision.
+
+        `labels`: churn's, propensity's and lifetime value's predictions over their label windows, if
+        already computed (`models.columns.ColumnScorer`); otherwise asked of the models here.
+        """
+        scoring, state = outcome.scoring, outcome.state
+        features, now, cfg = scoring.features, scoring.now, self.config
+        decider = Decider(scoring.catalog, self.models, self.policy)
+        if scoring.trigger == "sweep":
+            # Predictions as of the silence too: otherwise the models only ever learn from the
+            # moment of a purchase, where days since the last one is always zero.
+            # A review predicts even while earlier predictions of the task wait (`_predict`'s spacing):
+            # with a long window, the silent weeks are most of what the model must learn. Not lifetime
+            # value: its calibration scales by spend seen over spend predicted, and the reviews' near-zero
+            # answers made that ratio run away (mean 800 where 24 was spent, CDNOW, 182 days).
+            state = self._predict_buying(state, features, scores, now, labels=labels)
+            decision = decider.consider(state, features, scores, now, "sweep", review_at=now)
+            return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), outcome.examples,
+                           decision=decision)
+        event = scoring.event
+        value = self.models["lifetime_value"]
+        state = self._predict_buying(state, features, scores, now, scoring.previous_gap, labels=labels)
+        state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
+                              extra=state.avg_basket * cfg.upsell_factor)
+        ltv = labels["lifetime_value"] if labels is not None else self._label_prediction(
+            value, features, scores["lifetime_value"])
+        state = self._predict(state, "lifetime_value", features, ltv, now, value.horizon_days, spaced=True)
+        state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
+        state = state.evolve(next_review_at=now + cfg.review_after_days * DAY)
+        decision = decider.consider(state, features, scores, now, "purchase", event.event_id, event.total)
+        return Outcome(state, scores, self.churn.risk_band(scores["churn_probability"]), (), outcome.examples,
+                       decision=decision, badges=scoring.badges)
+
+    def soonest_deadline(self, scoring: Scoring) -> float:
+        """The soonest deadline `finish` could leave the customer with: a prediction's window, the next
+        review after a purchase, or an offer's expiry or comparison window from the catalog it decides with."""
+        cfg, m = self.config, self.models
+        days = [m["churn"].horizon_days, m["propensity"].horizon_days]
+        if scoring.trigger == "purchase":
+            days += [m["lifetime_value"].horizon_days, cfg.engagement_days, cfg.upsell_max_days, cfg.review_after_days]
+        for campaign in scoring.catalog.campaigns:
+            days += [campaign.expires_after_days, campaign.attribution_window_days]
+        return scoring.now + min(days) * DAY
 
     def decider(self) -> Decider:
         return Decider(self.catalog, self.models, self.policy)
@@ -363,7 +410,8 @@ class LoyaltyEngine:
         """What `model` says over the horizon its labels resolve over: the served score when that is its horizon."""
         return served if model.score_horizon_days is None else model.predict_label_one(features)
 
-    def _predict_buying(self, state, features, scores, now, previous_gap: float | None = None) -> CustomerState:
+    def _predict_buying(self, state, features, scores, now, previous_gap: float | None = None,
+                        labels: dict[str, float] | None = None) -> CustomerState:
         """Churn's and propensity's predictions, spaced over their label windows, at a purchase or a review.
 
         `previous_gap`: at a purchase, the gap it closed, graded beside them as the heuristic to beat (the
@@ -372,10 +420,12 @@ class LoyaltyEngine:
         """
         churn, propensity = self.models["churn"], self.models["propensity"]
         gap = None if previous_gap is None else 1.0 - math.exp(-previous_gap / churn.horizon_days)
-        state = self._predict(state, "churn", features, self._label_prediction(churn, features, scores["churn_probability"]),
-                              now, churn.horizon_days, baseline=gap, spaced=True)
-        return self._predict(state, "propensity", features,
-                             self._label_prediction(propensity, features, scores["propensity_to_buy"]),
+        if labels is None:
+            labels = {"churn": self._label_prediction(churn, features, scores["churn_probability"]),
+                      "propensity": self._label_prediction(propensity, features, scores["propensity_to_buy"])}
+        state = self._predict(state, "churn", features, labels["churn"], now, churn.horizon_days, baseline=gap,
+                              spaced=True)
+        return self._predict(state, "propensity", features, labels["propensity"],
                              now, propensity.horizon_days, baseline=None if gap is None else 1.0 - gap, spaced=True)
 
     @staticmethod

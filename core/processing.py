@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 from core.decisions import Decision
@@ -22,6 +22,7 @@ from core.labels import LabeledExample
 from core.outputs import Output, Source, dead_letter, label_key, label_record
 from core.partitioning import partition_of
 from core.state import DAY, CustomerState
+from models.columns import ColumnScorer
 from schemas import InvalidEvent, decode
 from schemas.decisions import DecisionTrace
 from schemas.offers import BadgeAward, OfferAssignment
@@ -113,6 +114,7 @@ class _Waiting:
     as_of: str | None  # None: no scores to serve (a sweep that only resolved labels)
     applied: tuple[str, int] | None = None  # (topic, offset) the state records once committed
     request: tuple | None = None  # (candidates, reservation key) when it waits for the limits
+    unscored: bool = False  # a purchase or review waiting for its scores (`LoyaltyEngine.defer_scores`)
 
 
 class Processor:
@@ -128,6 +130,13 @@ class Processor:
     The reservations answer as one by one in the same order would, the models' versions
     are taken when the options are ranked, so the outputs and states are replay's. The
     driver calls `settle` before it emits or writes anything (`holding` says when to).
+
+    With models that do not move between records (`ModelSuite.frozen`: a scorer, its learners
+    apart), purchases and reviews wait the same way for their scores: `settle` scores the
+    ones held together (`models.columns.ColumnScorer`, the per-record answers to the last bit),
+    then predicts and decides for each in order, then reserves. A held customer is settled
+    before anything reads them, and a sweep settles before its watermark could reach the
+    soonest deadline a held one could be left with (`LoyaltyEngine.soonest_deadline`).
     """
 
     def __init__(
@@ -156,6 +165,12 @@ class Processor:
         self._earliest: dict[int, float] = {}
 
     @property
+    def defers(self) -> bool:
+        """Purchases and reviews wait for their scores, to be scored together: decisions are held, and the
+        models do not move between records."""
+        return self.hold > 0 and self.engine.models.frozen
+
+    @property
     def holding(self) -> bool:
         """Outcomes wait for `settle`."""
         return bool(self._queue)
@@ -182,6 +197,7 @@ class Processor:
                 "payments": self.engine.on_payment}[kind]
         if event.customer_id in self._customers:
             await self.settle()
+        self.engine.defer_scores = self.defers
         self.engine.lane = self.partition(event.customer_id)
         result = Result()
         try:
@@ -243,19 +259,45 @@ class Processor:
         state = self.load(customer_id)
         if state is None:
             return
+        self.engine.defer_scores = self.defers
         outcome = self.engine.on_watermark(state, until)
         # A review re-scores the customer as of its time (`on_watermark`); a visit that only resolved labels
         # or showed the customer to the purchase process does not: scoring costs more than the visit.
-        if outcome.examples or outcome.decision is not None:
+        if outcome.examples or outcome.decision is not None or outcome.scoring is not None:
             result.swept += 1
-        at = outcome.decision.at if outcome.decision is not None else self.engine.mark
-        await self._decide(outcome, result, self.engine.as_of(at) if outcome.scores else None)
-        if customer_id in self._customers:
+        if outcome.scoring is not None:
+            as_of = self.engine.as_of(outcome.scoring.now)
+        else:
+            as_of = self.engine.as_of(outcome.decision.at if outcome.decision else self.engine.mark) \
+                if outcome.scores else None
+        await self._decide(outcome, result, as_of)
+        # Settled before the sweep goes on, so a customer still due comes up again in it with what the
+        # decision left them; a review waiting for its scores need not be when the soonest deadline it
+        # can be left with is past this watermark (the next sweep settles first, `sweep`). A record's
+        # own customer (`until`) is read again at once: settled.
+        if customer_id in self._customers and not (
+                outcome.scoring is not None and until is None
+                and self._earliest.get(self.partition(customer_id), math.inf) > self.engine.mark):
             await self.settle()
 
     async def _decide(self, outcome: Outcome, result: Result, as_of: str | None,
                       applied: tuple[str, int] | None = None) -> None:
         """Reserve and commit the outcome's decision, save the state, put the outcome in `result`."""
+        if outcome.scoring is not None:  # its scores come with the others held (`settle`)
+            self._queue.append(_Waiting(result, outcome, as_of, applied, unscored=True))
+            result.waiting += 1
+            self._held += 1
+            customer_id = outcome.state.customer_id
+            due = outcome.state.due_at()
+            deadline = min(math.inf if due is None else due, self.engine.soonest_deadline(outcome.scoring))
+            indexed = self.due.deadline(customer_id)
+            if indexed is None or deadline < indexed:
+                partition = self.partition(customer_id)
+                self._earliest[partition] = min(self._earliest.get(partition, math.inf), deadline)
+            self._customers.add(customer_id)
+            if self._held >= self.hold:
+                await self.settle()
+            return
         decision = outcome.decision
         request = None
         if decision is not None and (decision.options or decision.key_recalls):
@@ -316,6 +358,19 @@ class Processor:
         queue, self._queue, self._held = self._queue, [], 0
         self._customers.clear()
         self._earliest.clear()
+        unscored = [w for w in queue if w.unscored]
+        if unscored:
+            scored = ColumnScorer(self.engine.models).score([w.outcome.scoring.features for w in unscored])
+            for waiting, (scores, labels) in zip(unscored, scored):
+                try:
+                    outcome = self.engine.finish(waiting.outcome, scores, labels)
+                except Exception:  # noqa: BLE001 - one bad scoring must not stop the others: its state, unscored
+                    log.exception("finishing a scoring failed for %s", waiting.outcome.state.customer_id)
+                    outcome = replace(waiting.outcome, scoring=None)
+                waiting.outcome = outcome
+                decision = outcome.decision
+                if decision is not None and (decision.options or decision.key_recalls):
+                    waiting.request = (decision.candidates(), decision_key(decision))
         requests = [(w.request[0], self.policy, w.request[1]) for w in queue if w.request is not None]
         try:
             answers = await self.limits.reserve_many(requests)
@@ -325,7 +380,11 @@ class Processor:
         for waiting in queue:
             waiting.result.waiting -= 1
             if waiting.request is None:
-                waiting.result.add(waiting.outcome, waiting.as_of)
+                if waiting.unscored:  # scored above, no offer to reserve
+                    self._commit(waiting.result, waiting.outcome, waiting.as_of, waiting.applied,
+                                 Reservation(chosen=None, already=False, blocked={}))
+                else:
+                    waiting.result.add(waiting.outcome, waiting.as_of)
                 continue
             reservation = next(answer)
             if isinstance(reservation, Exception):
