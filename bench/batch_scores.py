@@ -10,7 +10,7 @@ Two measurements, each comparing the two paths in one run (ratios: the machine i
    by one (`hold` 0) and with purchases and reviews held and scored together (`hold` 64, the
    worker's `LOYALTY_RESERVE_TOGETHER`). The outputs are checked equal.
 
-    python bench/batch_scores.py [--customers 3000] [--batch 64] [--repeat 3]
+    python bench/batch_scores.py [--customers 3000] [--days 120] [--batch 64] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def _drive(engine, records, hold: int, batch: int = 2000):
     return time.perf_counter() - started, outputs
 
 
-def records(customers: int) -> dict:
-    _, events = population.generate(customers=customers, days=120, seed=3)
+def records(customers: int, repeat: int, days: int = 120) -> dict:
+    _, events = population.generate(customers=customers, days=days, seed=3)
     history = [(population.topic_of(e), e.customer_id.encode(), e.model_dump_json().encode()) for e in events]
     half = len(history) // 2
     teacher = LoyaltyEngine(load_catalog(), config=EngineConfig())
@@ -102,21 +102,26 @@ def records(customers: int) -> dict:
         return engine
 
     scored = history[half:]
-    alone, alone_out = _drive(scorer(), scored, 0)
-    held, held_out = _drive(scorer(), scored, 64)
-    if held_out != alone_out:
-        raise SystemExit("the scorer's outputs differ when purchases and reviews are scored together")
-    return {"records": len(scored), "one_by_one_us": round(alone / len(scored) * 1e6, 1),
-            "together_us": round(held / len(scored) * 1e6, 1), "ratio": round(alone / held, 3)}
+    alone, held = [], []
+    for _ in range(repeat):  # alternated, the least of each: the machine is shared
+        took, alone_out = _drive(scorer(), scored, 0)
+        alone.append(took)
+        took, held_out = _drive(scorer(), scored, 64)
+        held.append(took)
+        if held_out != alone_out:
+            raise SystemExit("the scorer's outputs differ when purchases and reviews are scored together")
+    return {"records": len(scored), "one_by_one_us": round(min(alone) / len(scored) * 1e6, 1),
+            "together_us": round(min(held) / len(scored) * 1e6, 1), "ratio": round(min(alone) / min(held), 3)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=3000)
+    parser.add_argument("--days", type=int, default=120, help="days of the loyalty simulator's history")
     parser.add_argument("--batch", type=int, default=64, help="rows per batch of the scores alone")
-    parser.add_argument("--repeat", type=int, default=3, help="timings of the scores alone; the least is reported")
+    parser.add_argument("--repeat", type=int, default=3, help="timings taken of each path; the least is reported")
     args = parser.parse_args()
-    print(json.dumps({"scores": scores(args.customers, args.batch, args.repeat), "records": records(args.customers)}))
+    print(json.dumps({"scores": scores(args.customers, args.batch, args.repeat), "records": records(args.customers, args.repeat, args.days)}))
     return 0
 
 

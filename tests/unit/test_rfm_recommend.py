@@ -342,3 +342,30 @@ def test_a_scorer_moves_the_customers_parameters_and_leaves_the_versions_alone()
         for day in range(4):
             again.learn_customer("carol", {"wine": 20.0, "tea": 3.0}, at=1_700_000_000.0 + day)
     assert twin.parameters == profile.parameters
+
+
+def test_a_scorers_step_is_river_learn_one_for_the_customer_to_the_last_bit():
+    """`learn_customer` does `BiasedMF.learn_one`'s arithmetic for the customer's own parameters only;
+    the River path, which moves the version's and puts them back, is the reference."""
+    model = CategoryRecommender(k=2)
+    categories = ["coffee", "bakery", "wine", "cheese", "tea", "fruit", "toys"]
+    for day in range(40):
+        who = f"c{day % 7}"
+        model.learn_one({"customer_id": who}, {categories[day % 6]: 5.0 + day, categories[(day * 3) % 6]: 2.0})
+    version = pickle.dumps(model)
+    direct, river = pickle.loads(version), pickle.loads(version)
+    profiles, raw = {"direct": {}, "river": {}}, {"direct": [], "river": []}
+    for step in range(60):
+        customer = f"s{step % 9}"  # new customers first (latents drawn), then returning ones
+        basket = {categories[step % 7]: 3.0 + step, categories[(step * 5) % 7]: 1.5}
+        for name, m, learn in (("direct", direct, direct.learn_customer),
+                               ("river", river, river._learn_customer_with_river)):
+            with m.customer(customer, profiles[name].get(customer)) as profile:
+                learn(customer, basket, at=1_700_000_000.0 + step)
+                raw[name].append((m.mf.u_biases[customer], m.mf.u_latents[customer].tolist()))  # unrounded
+            profiles[name][customer] = profile.parameters
+    assert raw["direct"] == raw["river"] and profiles["direct"] == profiles["river"]
+    assert len({str(p[1]) for p in profiles["direct"].values()}) == 9  # nine customers, nine vectors
+    mf_direct, mf_river = direct.mf, river.mf
+    assert mf_direct.global_mean.get() == mf_river.global_mean.get()
+    assert {c: v.tolist() for c, v in mf_direct.i_latents.items()} == {c: v.tolist() for c, v in mf_river.i_latents.items()}
