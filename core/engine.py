@@ -18,6 +18,7 @@ from core.labels import LabeledExample
 from core.limits import Reservation
 from core.state import DAY, CustomerState, PendingLabel
 from models.btyd import next_milestone
+from models.columns import served_scores
 from models.suite import ModelSuite
 from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
@@ -395,15 +396,7 @@ class LoyaltyEngine:
         return Outcome(outcome.state, outcome.scores, outcome.risk_band, outcome.assignments, tuple(examples))
 
     def _scores(self, features: dict[str, float]) -> dict[str, float]:
-        m = self.models
-        return {
-            "churn_probability": round(m["churn"].predict_one(features), 6),
-            "propensity_to_buy": round(m["propensity"].predict_one(features), 6),
-            "engagement_score": round(100 * m["engagement"].predict_one(features), 4),
-            "upsell_propensity": round(m["upsell"].predict_one(features), 6),
-            "payment_default_risk": round(m["payment_default"].predict_one(features), 6),
-            "lifetime_value": round(m["lifetime_value"].predict_one(features), 2),
-        }
+        return served_scores(self.models, features)
 
     @staticmethod
     def _label_prediction(model, features: dict[str, float], served: float) -> float:

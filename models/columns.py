@@ -71,6 +71,18 @@ def process_columns(process, x, t_x, T, m, h: float) -> dict[str, np.ndarray]:
     return columns
 
 
+def served_scores(suite, row: dict[str, float]) -> dict[str, float]:
+    """The six scores a customer is served, from the models one at a time, rounded as served."""
+    return {
+        "churn_probability": round(suite["churn"].predict_one(row), 6),
+        "propensity_to_buy": round(suite["propensity"].predict_one(row), 6),
+        "engagement_score": round(100 * suite["engagement"].predict_one(row), 4),
+        "upsell_propensity": round(suite["upsell"].predict_one(row), 6),
+        "payment_default_risk": round(suite["payment_default"].predict_one(row), 6),
+        "lifetime_value": round(suite["lifetime_value"].predict_one(row), 2),
+    }
+
+
 class ColumnScorer:
     """The scores `LoyaltyEngine._scores` gives, and the label predictions, for rows of customer features.
 
@@ -146,14 +158,7 @@ class ColumnScorer:
 
     def _one(self, row: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         m = self.suite
-        scores = {
-            "churn_probability": round(m["churn"].predict_one(row), 6),
-            "propensity_to_buy": round(m["propensity"].predict_one(row), 6),
-            "engagement_score": round(100 * m["engagement"].predict_one(row), 4),
-            "upsell_propensity": round(m["upsell"].predict_one(row), 6),
-            "payment_default_risk": round(m["payment_default"].predict_one(row), 6),
-            "lifetime_value": round(m["lifetime_value"].predict_one(row), 2),
-        }
+        scores = served_scores(m, row)
         served = {"churn": "churn_probability", "propensity": "propensity_to_buy", "lifetime_value": "lifetime_value"}
         return scores, {name: scores[key] if m[name].score_horizon_days is None else m[name].predict_label_one(row)
                         for name, key in served.items()}

@@ -234,14 +234,10 @@ class CategoryRecommender:
         them put back after, `_learn_customer_with_river`, at a fraction of the cost); the negatives
         are drawn with a generator seeded by the customer and `at`, not the model's.
         """
-        basket = self._bought(y)
-        self._habits(customer_id, basket)
-        bought = {c: v for c, v in basket.items() if c in self.popularity}
-        if not bought:
+        steps = self._scorer_steps(customer_id, y, at)
+        if steps is None:
             return
-        candidates = [c for c in self.popularity if c not in bought]
-        rng = random.Random(f"{self.seed}:{customer_id}:{at!r}")
-        negatives = rng.sample(candidates, min(self.n_negatives, len(candidates)))
+        bought, negatives = steps
         mf = self.mf
         # `BiasedMF.learn_one`'s arithmetic for the customer's own parameters, step by step as it does
         # them; the categories' parameters and the global mean, which it would move and this puts back,
@@ -267,17 +263,25 @@ class CategoryRecommender:
             u_biases[customer_id] = bias - bias_rate * (gradient + l2_bias * bias)
             latent -= latent_rate * (gradient * item_latent + l2_latent * latent)
 
-    def _learn_customer_with_river(self, customer_id: str, y: dict[str, float], at: float) -> None:
-        """`learn_customer` as `BiasedMF.learn_one` does it, the version's parameters put back after:
-        the reference the direct arithmetic above is held equal to (`tests/unit/test_rfm_recommend.py`)."""
+    def _scorer_steps(self, customer_id: str, y: dict[str, float], at: float) -> tuple[dict, list] | None:
+        """A scorer's basket: counted in the customer's habits, then (the categories bought that the version
+        knows, the negatives drawn for them), or None if it knows none of them."""
         basket = self._bought(y)
         self._habits(customer_id, basket)
         bought = {c: v for c, v in basket.items() if c in self.popularity}
         if not bought:
-            return
+            return None
         candidates = [c for c in self.popularity if c not in bought]
         rng = random.Random(f"{self.seed}:{customer_id}:{at!r}")
-        negatives = rng.sample(candidates, min(self.n_negatives, len(candidates)))
+        return bought, rng.sample(candidates, min(self.n_negatives, len(candidates)))
+
+    def _learn_customer_with_river(self, customer_id: str, y: dict[str, float], at: float) -> None:
+        """`learn_customer` as `BiasedMF.learn_one` does it, the version's parameters put back after:
+        the reference the direct arithmetic above is held equal to (`tests/unit/test_rfm_recommend.py`)."""
+        steps = self._scorer_steps(customer_id, y, at)
+        if steps is None:
+            return
+        bought, negatives = steps
         mf = self.mf
         mean = copy.deepcopy(mf.global_mean)
         kept = {c: (mf.i_biases[c], np.array(mf.i_latents[c], copy=True)) for c in (*bought, *negatives)}

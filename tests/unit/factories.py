@@ -37,3 +37,27 @@ def purchase_json(**overrides) -> dict:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+def drive_in_batches(processor, records, batch: int) -> list:
+    """Records through `processor` as the live agent takes them: per record, process it, then sweep its
+    partition; every `batch` records, settle what is held, after which every result so far is complete.
+    Returns the results in order."""
+    import asyncio
+
+    from core.partitioning import partition_of
+
+    results = []
+
+    async def run():
+        for i, (topic, key, value) in enumerate(records):
+            results.append(await processor.process(topic, key, value, offset=i))
+            results.append(await processor.sweep(partition_of(key, processor.partitions)))
+            if (i + 1) % batch == 0:
+                await processor.settle()
+                assert all(result.waiting == 0 for result in results)
+        await processor.settle()
+        assert all(result.waiting == 0 for result in results)
+
+    asyncio.run(run())
+    return results

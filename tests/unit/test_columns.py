@@ -1,6 +1,5 @@
 """A model version's scores for many customers at once (`models.columns`), and a scorer that uses them."""
 
-import asyncio
 import copy
 
 import pytest
@@ -8,13 +7,13 @@ import pytest
 from core import EngineConfig, LoyaltyEngine, load_catalog
 from core.features import customer_features
 from core.limits import ContactPolicy, MemoryLimits
-from core.partitioning import partition_of
 from core.processing import Processor
 from core.replay import Replay
 from core.state import DAY
 from models import columns
 from models.columns import ColumnScorer
 from sim import population
+from tests.unit.factories import drive_in_batches
 
 
 @pytest.fixture(scope="module")
@@ -70,26 +69,10 @@ def _drive(engine, records, hold, batch):
     states = {}
     processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), MemoryLimits(),
                           ContactPolicy(max_offers=3, window_days=7), partitions=2, hold=hold)
-    outputs, results = [], []
-
-    def take():
-        for result in results:
-            assert result.waiting == 0
-            outputs.extend((o.topic, o.key, o.record.model_dump_json()) for o in result.outputs())
-            outputs.extend(f"{c}:{sorted(v.items())}" for c, v in result.scores)
-        results.clear()
-
-    async def run():
-        for i, (topic, key, value) in enumerate(records):
-            results.append(await processor.process(topic, key, value, offset=i))
-            results.append(await processor.sweep(partition_of(key, 2)))
-            if (i + 1) % batch == 0:
-                await processor.settle()
-                take()
-        await processor.settle()
-        take()
-
-    asyncio.run(run())
+    outputs = []
+    for result in drive_in_batches(processor, records, batch):
+        outputs.extend((o.topic, o.key, o.record.model_dump_json()) for o in result.outputs())
+        outputs.extend(f"{c}:{sorted(v.items())}" for c, v in result.scores)
     return outputs, states
 
 

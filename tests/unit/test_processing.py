@@ -7,6 +7,7 @@ from sim import population
 from core.limits import ContactPolicy, MemoryLimits
 from core.partitioning import partition_of
 from core.processing import Processor
+from tests.unit.factories import drive_in_batches
 
 
 def _drive(records, limit):
@@ -111,27 +112,11 @@ def _drive_batches(records, hold, batch, catalog):
     states, limits = {}, _CountedLimits()
     processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), limits,
                           ContactPolicy(max_offers=3, window_days=7), partitions=2, hold=hold)
-    outputs, results = [], []
-
-    def take():
-        for result in results:
-            assert result.waiting == 0
-            outputs.extend(a.model_dump_json() for a in result.assignments)
-            outputs.extend(t.model_dump_json() for t in result.traces)
-            outputs.extend(f"{c}:{sorted(v.items())}" for c, v in result.scores)
-        results.clear()
-
-    async def run():
-        for i, (topic, key, value) in enumerate(records):
-            results.append(await processor.process(topic, key, value, offset=i))
-            results.append(await processor.sweep(partition_of(key, 2)))
-            if (i + 1) % batch == 0:
-                await processor.settle()
-                take()
-        await processor.settle()
-        take()
-
-    asyncio.run(run())
+    outputs = []
+    for result in drive_in_batches(processor, records, batch):
+        outputs.extend(a.model_dump_json() for a in result.assignments)
+        outputs.extend(t.model_dump_json() for t in result.traces)
+        outputs.extend(f"{c}:{sorted(v.items())}" for c, v in result.scores)
     return outputs, states, limits.calls
 
 
