@@ -18,7 +18,7 @@ from core.labels import LabeledExample
 from core.limits import Reservation
 from core.state import DAY, CustomerState, PendingLabel
 from models.btyd import next_milestone
-from models.columns import served_scores
+from models.columns import label_prediction, served_scores
 from models.suite import ModelSuite
 from schemas.decisions import DecisionTrace
 from schemas.events import EngagementEvent, PaymentEvent, PurchaseEvent
@@ -290,7 +290,7 @@ class LoyaltyEngine:
         state = self._predict_buying(state, features, scores, now, scoring.previous_gap, labels=labels)
         state = self._predict(state, "upsell", features, scores["upsell_propensity"], now, cfg.upsell_max_days,
                               extra=state.avg_basket * cfg.upsell_factor)
-        ltv = labels["lifetime_value"] if labels is not None else self._label_prediction(
+        ltv = labels["lifetime_value"] if labels is not None else label_prediction(
             value, features, scores["lifetime_value"])
         state = self._predict(state, "lifetime_value", features, ltv, now, value.horizon_days, spaced=True)
         state = self._predict(state, "engagement", features, scores["engagement_score"] / 100, now, cfg.engagement_days)
@@ -398,11 +398,6 @@ class LoyaltyEngine:
     def _scores(self, features: dict[str, float]) -> dict[str, float]:
         return served_scores(self.models, features)
 
-    @staticmethod
-    def _label_prediction(model, features: dict[str, float], served: float) -> float:
-        """What `model` says over the horizon its labels resolve over: the served score when that is its horizon."""
-        return served if model.score_horizon_days is None else model.predict_label_one(features)
-
     def _predict_buying(self, state, features, scores, now, previous_gap: float | None = None,
                         labels: dict[str, float] | None = None) -> CustomerState:
         """Churn's and propensity's predictions, spaced over their label windows, at a purchase or a review.
@@ -414,8 +409,8 @@ class LoyaltyEngine:
         churn, propensity = self.models["churn"], self.models["propensity"]
         gap = None if previous_gap is None else 1.0 - math.exp(-previous_gap / churn.horizon_days)
         if labels is None:
-            labels = {"churn": self._label_prediction(churn, features, scores["churn_probability"]),
-                      "propensity": self._label_prediction(propensity, features, scores["propensity_to_buy"])}
+            labels = {"churn": label_prediction(churn, features, scores["churn_probability"]),
+                      "propensity": label_prediction(propensity, features, scores["propensity_to_buy"])}
         state = self._predict(state, "churn", features, labels["churn"], now, churn.horizon_days, baseline=gap,
                               spaced=True)
         return self._predict(state, "propensity", features, labels["propensity"],

@@ -105,6 +105,21 @@ def decision_key(decision: Decision) -> str | None:
     return None
 
 
+def _request(decision: Decision | None) -> tuple | None:
+    """What a decision asks of the limits, (candidates, key), or None when it asks nothing.
+
+    The decision an event led to is remembered with the limits, keyed by the event: if the
+    event comes again after a crash, the same offer comes out, even if models restored from
+    an older snapshot would now rank or filter the campaigns otherwise, down to none (then
+    the limits are asked only to recall). A sweep's decision is keyed by the review it
+    answers, which the restored state holds again: the sweep that redoes it may run at
+    another watermark.
+    """
+    if decision is None or not (decision.options or decision.key_recalls):
+        return None
+    return decision.candidates(), decision_key(decision)
+
+
 @dataclass
 class _Waiting:
     """An outcome not yet in its result: a decision waiting for the limits, or one queued behind it."""
@@ -265,11 +280,13 @@ class Processor:
         # or showed the customer to the purchase process does not: scoring costs more than the visit.
         if outcome.examples or outcome.decision is not None or outcome.scoring is not None:
             result.swept += 1
+        # Scores served as of the review they come from (held ones included); none from a visit that made none.
         if outcome.scoring is not None:
             as_of = self.engine.as_of(outcome.scoring.now)
+        elif outcome.scores:
+            as_of = self.engine.as_of(outcome.decision.at if outcome.decision else self.engine.mark)
         else:
-            as_of = self.engine.as_of(outcome.decision.at if outcome.decision else self.engine.mark) \
-                if outcome.scores else None
+            as_of = None
         await self._decide(outcome, result, as_of)
         # Settled before the sweep goes on, so a customer still due comes up again in it with what the
         # decision left them; a review waiting for its scores need not be when the soonest deadline it
@@ -284,46 +301,15 @@ class Processor:
                       applied: tuple[str, int] | None = None) -> None:
         """Reserve and commit the outcome's decision, save the state, put the outcome in `result`."""
         if outcome.scoring is not None:  # its scores come with the others held (`settle`)
-            self._queue.append(_Waiting(result, outcome, as_of, applied, unscored=True))
-            result.waiting += 1
-            self._held += 1
-            customer_id = outcome.state.customer_id
-            due = outcome.state.due_at()
-            deadline = min(math.inf if due is None else due, self.engine.soonest_deadline(outcome.scoring))
-            indexed = self.due.deadline(customer_id)
-            if indexed is None or deadline < indexed:
-                partition = self.partition(customer_id)
-                self._earliest[partition] = min(self._earliest.get(partition, math.inf), deadline)
-            self._customers.add(customer_id)
-            if self._held >= self.hold:
-                await self.settle()
+            await self._hold(_Waiting(result, outcome, as_of, applied, unscored=True),
+                             self.engine.soonest_deadline(outcome.scoring))
             return
         decision = outcome.decision
-        request = None
-        if decision is not None and (decision.options or decision.key_recalls):
-            # The decision an event led to is remembered with the limits, keyed by the event:
-            # if the event comes again after a crash, the same offer comes out, even if models
-            # restored from an older snapshot would now rank or filter the campaigns otherwise,
-            # down to none (then the limits are asked only to recall).
-            # A sweep's decision is keyed by the review it answers, which the restored state
-            # holds again: the sweep that redoes it may run at another watermark.
-            request = (decision.candidates(), decision_key(decision))
+        request = _request(decision)
         if request is not None and self.hold:
-            self._queue.append(_Waiting(result, outcome, as_of, applied, request))
-            result.waiting += 1
-            self._held += 1
-            # The earliest deadline the committed state can have: its own or the offer's expiry. If
-            # it is before the one the index holds for the customer, no entry would wake the sweep.
+            # The earliest deadline the committed state can have: its own or the offer's expiry.
             expiry = min((o.campaign.expires_after_days for o in decision.options), default=0.0) * DAY
-            due = outcome.state.due_at()
-            deadline = min(math.inf if due is None else due, decision.at + expiry)
-            indexed = self.due.deadline(decision.customer_id)
-            if indexed is None or deadline < indexed:
-                partition = self.partition(decision.customer_id)
-                self._earliest[partition] = min(self._earliest.get(partition, math.inf), deadline)
-            self._customers.add(decision.customer_id)
-            if self._held >= self.hold:
-                await self.settle()
+            await self._hold(_Waiting(result, outcome, as_of, applied, request), decision.at + expiry)
             return
         reservation: Reservation | None = Reservation(chosen=None, already=False, blocked={})
         if request is not None:
@@ -334,6 +320,27 @@ class Processor:
                 result.limits_errors += 1
                 reservation = None
         self._commit(result, outcome, as_of, applied, reservation)
+
+    async def _hold(self, waiting: _Waiting, soonest: float) -> None:
+        """Queue an outcome for `settle`, and settle once `hold` wait.
+
+        `soonest`: the earliest deadline what it still has to do (a reservation, its scores) could
+        give the customer, besides their state's own. If that is before the one the index holds for
+        them, no entry would wake the sweep: the partition's sweep settles first when it gets there.
+        """
+        self._queue.append(waiting)
+        waiting.result.waiting += 1
+        self._held += 1
+        state = waiting.outcome.state
+        due = state.due_at()
+        deadline = min(math.inf if due is None else due, soonest)
+        indexed = self.due.deadline(state.customer_id)
+        if indexed is None or deadline < indexed:
+            partition = self.partition(state.customer_id)
+            self._earliest[partition] = min(self._earliest.get(partition, math.inf), deadline)
+        self._customers.add(state.customer_id)
+        if self._held >= self.hold:
+            await self.settle()
 
     def _commit(self, result: Result, outcome: Outcome, as_of: str | None, applied: tuple[str, int] | None,
                 reservation: Reservation | None) -> None:
@@ -368,9 +375,7 @@ class Processor:
                     log.exception("finishing a scoring failed for %s", waiting.outcome.state.customer_id)
                     outcome = replace(waiting.outcome, scoring=None)
                 waiting.outcome = outcome
-                decision = outcome.decision
-                if decision is not None and (decision.options or decision.key_recalls):
-                    waiting.request = (decision.candidates(), decision_key(decision))
+                waiting.request = _request(outcome.decision)
         requests = [(w.request[0], self.policy, w.request[1]) for w in queue if w.request is not None]
         try:
             answers = await self.limits.reserve_many(requests)

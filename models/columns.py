@@ -83,6 +83,11 @@ def served_scores(suite, row: dict[str, float]) -> dict[str, float]:
     }
 
 
+def label_prediction(model, row: dict[str, float], served: float) -> float:
+    """What `model` says over the horizon its labels resolve over: the served score when that is its horizon."""
+    return served if model.score_horizon_days is None else model.predict_label_one(row)
+
+
 class ColumnScorer:
     """The scores `LoyaltyEngine._scores` gives, and the label predictions, for rows of customer features.
 
@@ -145,7 +150,7 @@ class ColumnScorer:
                 "payment_default_risk": round(float(sigmoid(lists["payment_default"][i])), 6),
                 "lifetime_value": round(spend[i], 2),
             }
-            # As `LoyaltyEngine._label_prediction`: the served score where the model answers over its labels' window.
+            # As `label_prediction`: the served score where the model answers over its labels' window.
             labels = {
                 "churn": scores["churn_probability"] if suite["churn"].score_horizon_days is None
                 else float(sigmoid(lists["churn@label"][i])),
@@ -160,8 +165,7 @@ class ColumnScorer:
         m = self.suite
         scores = served_scores(m, row)
         served = {"churn": "churn_probability", "propensity": "propensity_to_buy", "lifetime_value": "lifetime_value"}
-        return scores, {name: scores[key] if m[name].score_horizon_days is None else m[name].predict_label_one(row)
-                        for name, key in served.items()}
+        return scores, {name: label_prediction(m[name], row, scores[key]) for name, key in served.items()}
 
     @staticmethod
     def _logits(model, columns, names, over, horizon: float | None, offset: bool = True) -> np.ndarray:
