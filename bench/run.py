@@ -174,12 +174,13 @@ def run_script(name: str, command: list[str], timeout: float) -> dict:
 class Worker:
     """A `loyalty worker` subprocess, watched through its health endpoint."""
 
-    def __init__(self, settings: Settings, workdir: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, workdir: Path, port: int, env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
         self.settings, self.workdir, self.port = settings, workdir, port
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = (workdir / "worker.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "-l", "warn"],
+            command or [sys.executable, "-m", "streams.cli", "worker", "-l", "warn"],
             cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
                  "REDIS_URL": settings.redis_url, "LOYALTY_APP_ID": settings.app_id,
@@ -337,7 +338,7 @@ def state_sizes(settings: Settings, app_id: str) -> dict:
 
 # ---------------------------------------------------------------------------- runs
 def latency_run(base: Settings, records, rate: float, seconds: float, workdir: Path, port: int,
-                live: bool = True, workers: int = 1) -> dict:
+                live: bool = True, workers: int = 1, scorers: bool = False) -> dict:
     """A fixed offered load into a running worker: how long from an event to its assignment.
 
     `live` (the target): the worker first takes the first part of the history at full
@@ -351,16 +352,18 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     for review thousands of times faster than in real time. Event times are then weeks
     in the past; latency is the event record's timestamp to the assignment record's.
 
-    With `workers` > 1, that many worker processes share the partitions.
+    With `workers` > 1, that many worker processes share the partitions. With `scorers`, they
+    are issue 18's A: `LOYALTY_MODELS_FROM=learners`, scoring and sending labels, learning nothing.
     """
     stamp = f"{int(time.time())}"
-    name = ("live" if live else "history") + ("" if workers == 1 else f"-{workers}w")
+    name = ("live" if live else "history") + ("" if workers == 1 else f"-{workers}w") + ("-scorers" if scorers else "")
     settings = base.model_copy(update={"app_id": made(f"bench-lat-{name}-{stamp}"),
                                        "topic_prefix": made(f"bench-lat-{name}-{stamp}-")})
     ensure_topics(settings)
     count = min(int(rate * seconds), len(records) // 2 if live else len(records))
     offered = records[len(records) - count:] if live else records[:count]
-    started = [Worker(settings, workdir / f"{settings.app_id}-{i}", port + i) for i in range(workers)]
+    env = {"LOYALTY_MODELS_FROM": "learners"} if scorers else None
+    started = [Worker(settings, workdir / f"{settings.app_id}-{i}", port + i, env) for i in range(workers)]
     try:
         for worker in started:
             worker.wait_ready()
@@ -393,7 +396,7 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     if not latencies:
         raise RuntimeError(f"the {name} latency run produced no assignments")
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
-    result = {"mode": name, "workers": workers, "offered_rate": rate, "events": count, "warm_events": warm,
+    result = {"mode": name, "workers": workers, "scorers": scorers, "offered_rate": rate, "events": count, "warm_events": warm,
               "assignments": len(latencies), "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": latencies[-1],
               "peak_rss_bytes": rss, "handled": sum(handled(c) for c in counters)}
     log(f"latency ({name}): p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
@@ -555,6 +558,8 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--latency-workers", type=int, default=1,
                         help="Worker processes sharing the partitions in the live latency run.")
+    parser.add_argument("--latency-scorers", action="store_true",
+                        help="The live latency run's workers score with the learners apart (LOYALTY_MODELS_FROM=learners).")
     parser.add_argument("--million", type=int, default=1_000_000, help="Customers in the RocksDB memory step.")
     parser.add_argument("--million-events", type=int, default=5_000, help="Purchases the million-customer worker takes.")
     parser.add_argument("--skip", default="",
@@ -642,7 +647,8 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
                                                          / scorer["seconds"], 1)
     if "latency" not in skip:
         report["latency"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
-                                        args.port + 20, live=True, workers=args.latency_workers)
+                                        args.port + 20, live=True, workers=args.latency_workers,
+                                        scorers=args.latency_scorers)
     if "stress" not in skip:
         report["latency_history"] = latency_run(base, records, args.latency_rate, args.latency_seconds, workdir,
                                                 args.port + 25, live=False)
