@@ -61,6 +61,7 @@ class Catalog(_Config):
     _offers: dict[str, OfferSnapshot] = PrivateAttr(default_factory=dict)
     _configs: dict[str, tuple[Campaign, _Config]] = PrivateAttr(default_factory=dict)
     _by_id: tuple[Campaign, ...] = PrivateAttr(default=())
+    _shortest_days: float = PrivateAttr(default=float("inf"))
 
     @model_validator(mode="after")
     def _links_resolve(self) -> Catalog:
@@ -71,6 +72,8 @@ class Catalog(_Config):
         self._configs = {c.campaign_id: (c, validate_offer_config(offers[c.offer_id].category, c.offer_config))
                          for c in self.campaigns}
         self._by_id = tuple(sorted(self.campaigns, key=lambda c: c.campaign_id))
+        self._shortest_days = min((d for c in self.campaigns for d in (c.expires_after_days, c.attribution_window_days)),
+                                  default=float("inf"))
         return self
 
     def offer(self, offer_id: str) -> OfferSnapshot:
@@ -82,6 +85,11 @@ class Catalog(_Config):
     def by_id(self) -> tuple[Campaign, ...]:
         """The campaigns in campaign id order (the order decisions consider them in)."""
         return self._by_id
+
+    def shortest_window_days(self) -> float:
+        """The shortest offer expiry or comparison window of any campaign (inf with none): the soonest
+        deadline a decision against this catalog can leave a customer with."""
+        return self._shortest_days
 
     def active(self) -> list[Campaign]:
         return [c for c in self.campaigns if c.status == "active"]

@@ -306,9 +306,7 @@ class LoyaltyEngine:
         days = [m["churn"].horizon_days, m["propensity"].horizon_days]
         if scoring.trigger == "purchase":
             days += [m["lifetime_value"].horizon_days, cfg.engagement_days, cfg.upsell_max_days, cfg.review_after_days]
-        for campaign in scoring.catalog.campaigns:
-            days += [campaign.expires_after_days, campaign.attribution_window_days]
-        return scoring.now + min(days) * DAY
+        return scoring.now + min(*days, scoring.catalog.shortest_window_days()) * DAY
 
     def decider(self) -> Decider:
         return Decider(self.catalog, self.models, self.policy)

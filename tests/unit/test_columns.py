@@ -102,3 +102,30 @@ def test_a_model_that_learns_is_never_scored_in_batches(learned, monkeypatch):
     monkeypatch.setattr(ColumnScorer, "score", lambda self, rows: pytest.fail("scored in a batch"))
     fresh = LoyaltyEngine(load_catalog(None), config=EngineConfig())
     _drive(fresh, records[:300], 32, 100)
+
+
+def test_the_soonest_deadline_a_held_scoring_can_get_is_the_shortest_window_it_could_open():
+    """A sweep must settle held scorings before its watermark reaches what their decisions could leave due."""
+    from core.campaigns import Catalog
+    from core.engine import Scoring
+
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    catalog = engine.catalog
+    models, cfg = engine.models, engine.config
+    labels = min(models["churn"].horizon_days, models["propensity"].horizon_days)
+    purchase_days = min(labels, models["lifetime_value"].horizon_days, cfg.engagement_days, cfg.upsell_max_days,
+                        cfg.review_after_days)
+    windows = min(d for c in catalog.campaigns for d in (c.expires_after_days, c.attribution_window_days))
+    assert catalog.shortest_window_days() == windows
+
+    def soonest(trigger, on):
+        return engine.soonest_deadline(Scoring(trigger, {}, 1000.0, on)) - 1000.0
+
+    assert soonest("sweep", catalog) == min(labels, windows) * DAY
+    assert soonest("purchase", catalog) == min(purchase_days, windows) * DAY
+    # A campaign whose offers expire within a day brings the soonest deadline to that day.
+    brief = catalog.campaigns[0].model_copy(update={"expires_after_days": 0.5, "attribution_days": None})
+    quick = Catalog(offers=catalog.offers, campaigns=[brief, *catalog.campaigns[1:]])
+    assert quick.shortest_window_days() == 0.5 and soonest("sweep", quick) == 0.5 * DAY
+    # With no campaigns, the label windows alone.
+    assert soonest("sweep", Catalog(offers=catalog.offers, campaigns=[])) == labels * DAY
