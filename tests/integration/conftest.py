@@ -156,10 +156,16 @@ class WorkerProcess:
             self.process.kill()
             self.process.wait()
 
+    def signal_stop(self) -> None:
+        """SIGTERM, without waiting (once): workers stopped together leave their group together."""
+        if self.process is not None and self.process.poll() is None and getattr(self, "_stopping", None) != self.process:
+            self.process.send_signal(signal.SIGTERM)
+            self._stopping = self.process
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.signal_stop()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -194,6 +200,10 @@ def start_worker(request, settings, tmp_path):
         return worker
 
     yield start
+    # All signalled first: stopped one after another, a worker could get its SIGTERM in the rebalance
+    # the one before it caused by leaving, join again while stopping and hang until killed (30 s).
+    for worker in started:
+        worker.signal_stop()
     for worker in started:
         worker.stop()
     report = getattr(request.node, "report_call", None)
