@@ -50,6 +50,8 @@ from streams.settings import Settings  # noqa: E402
 BENCH = ROOT / "bench"
 QUIX_PYTHON = BENCH / ".venv-quix" / "bin" / "python"
 SOURCES = ("purchases", "engagements", "payments")
+# Issue 18's A: a worker that scores with the learners' versions and sends its labels, learning nothing.
+SCORER_ENV = {"LOYALTY_MODELS_FROM": "learners"}
 # Every topic prefix and app id (a Faust app names its own topics after it) this run
 # makes: their topics are deleted at the end unless --keep-topics.
 MADE: list[str] = []
@@ -362,7 +364,7 @@ def latency_run(base: Settings, records, rate: float, seconds: float, workdir: P
     ensure_topics(settings)
     count = min(int(rate * seconds), len(records) // 2 if live else len(records))
     offered = records[len(records) - count:] if live else records[:count]
-    env = {"LOYALTY_MODELS_FROM": "learners"} if scorers else None
+    env = SCORER_ENV if scorers else None
     started = [Worker(settings, workdir / f"{settings.app_id}-{i}", port + i, env) for i in range(workers)]
     try:
         for worker in started:
@@ -584,9 +586,14 @@ def main() -> int:
         if args.keep_topics:
             log(f"topics kept (prefixes {', '.join(MADE)})")
         else:
-            gone = delete_topics(base.kafka_client_config(), MADE)
-            keys = sum(delete_namespace(base.redis_url, name.rstrip("-")) for name in MADE)
+            gone, keys = clean_up(base)
             log(f"deleted this run's {len(gone)} topics and {keys:,} Redis keys (--keep-topics keeps them)")
+
+
+def clean_up(base: Settings) -> tuple[list[str], int]:
+    """Delete the topics and Redis keys of every name `made` gave out: (topics, keys deleted)."""
+    gone = delete_topics(base.kafka_client_config(), MADE)
+    return gone, sum(delete_namespace(base.redis_url, name.rstrip("-")) for name in MADE)
 
 
 def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
@@ -621,7 +628,7 @@ def measure(args, skip: set[str], stamp: str, base: Settings) -> int:
             log("quix: no bench/.venv-quix (run bench/setup-quix); skipped")
     if "scorer" not in skip:  # A with the learners apart: it sends its labels and learns nothing
         variants["scorer"] = run_workers("scorer", base, made(f"bench-sc-{stamp}"), 1, n, workdir, args.port + 40,
-                                         env={"LOYALTY_MODELS_FROM": "learners"})
+                                         env=SCORER_ENV)
     if "scale-out" not in skip:
         variants["scale-out"] = run_workers("scale-out", base, made(f"bench-s-{stamp}"), 2, n, workdir, args.port + 10)
 

@@ -110,7 +110,7 @@ def measure(events: int, learning: bool) -> dict:
     b.preload(base, records)
     workdir = ROOT / ".run" / "bench" / f"split-{stamp}"
     out = workdir / "split.json"
-    env = {OUT: str(out), **({} if learning else {"LOYALTY_MODELS_FROM": "learners"})}
+    env = {OUT: str(out), **({} if learning else b.SCORER_ENV)}
     worker = b.Worker(base, workdir, 6250, env, command=[sys.executable, str(Path(__file__).resolve()), "worker",
                                                           "-l", "warn"])
     try:
@@ -119,7 +119,7 @@ def measure(events: int, learning: bool) -> dict:
         time.sleep(1.5)  # the last totals written
     finally:
         worker.stop()
-        b.delete_topics(base.kafka_client_config(), [base.topic_prefix])
+        b.clean_up(base)  # its topics and Redis keys
     wall = counters["last_handled_at"] - counters["first_handled_at"]
     timings = json.loads(out.read_text())
     spent = timings["spent"]

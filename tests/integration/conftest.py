@@ -94,6 +94,7 @@ class WorkerProcess:
     extra_env: dict[str, str] | None = None
     port: int = 0
     process: subprocess.Popen | None = None
+    stopping: subprocess.Popen | None = None  # the process sent SIGTERM, once
 
     @property
     def log_path(self) -> Path:
@@ -158,9 +159,9 @@ class WorkerProcess:
 
     def signal_stop(self) -> None:
         """SIGTERM, without waiting (once): workers stopped together leave their group together."""
-        if self.process is not None and self.process.poll() is None and getattr(self, "_stopping", None) != self.process:
+        if self.process is not None and self.process.poll() is None and self.stopping is not self.process:
             self.process.send_signal(signal.SIGTERM)
-            self._stopping = self.process
+            self.stopping = self.process
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
