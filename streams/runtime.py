@@ -21,7 +21,7 @@ from streams.kafka.versions import ModelFollower
 settings = get_settings()
 file_catalog = load_catalog(settings.catalog_file)
 engine = LoyaltyEngine(file_catalog, config=settings.engine_config())
-limits = RedisLimits(settings.redis_url, settings.app_id)
+limits = RedisLimits(settings.redis_url, settings.app_id, settings.limits_in_doubt_seconds)
 counters = Counters()
 outbox = Outbox(settings)
 states = BatchStates(outbox)

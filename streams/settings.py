@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     reserve_together: int = Field(
         default=64, ge=0, description="Most offer decisions reserved with Redis in one round trip (0: one by one).",
     )
+    # A reservation whose reply was lost may have run: it is sent again until Redis answers,
+    # for at most this long (`streams.redis.limits`).
+    limits_in_doubt_seconds: float = Field(
+        default=120.0, gt=0,
+        description="Longest a reservation in doubt (Redis may have run it, its reply was lost) is sent again.",
+    )
     switch_interval_ms: float = Field(
         default=5.0, gt=0,
         description="Python's thread switch interval: lower hands records from Faust's consumer thread to the agent "

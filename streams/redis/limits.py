@@ -36,19 +36,34 @@ the exact same double (Lua ``tonumber`` and sorted-set scores both use
 with the twin's arithmetic, so cooldown and window comparisons match the twin
 bit for bit.
 
-Failure: any Redis error (connection refused, timeout, script error)
-propagates as an exception out of `reserve`. The caller must fail closed -
-emit no offer when limits cannot be confirmed. Because the script is atomic,
-a failed call has either reserved completely or not at all; a timeout after
-the server ran it is safe to retry, as the retry comes back ``already=True``.
+Failure: a Redis error propagates as an exception out of `reserve`, and the
+caller must fail closed - emit no offer when limits cannot be confirmed. That
+is only right when the script surely did not run. A call whose connection broke
+after it was sent is *in doubt*: Redis may have run it and lost only the reply
+(a Redis shutdown does that to the call in flight). Failing it closed would
+leave the counters holding an offer nobody got. So a call in doubt whose every
+reservation names its decision is sent again until Redis answers: the script
+recalls what the decision reserved (or reserves it now, if it never ran), and
+the caller gets the true answer. Only a connection that was refused proves
+nothing was sent; that call fails at once. A call in doubt for longer than
+`in_doubt_seconds` fails too (counted in `in_doubt_abandoned`): its campaign
+may then count one offer more than it sent, so a budget can go under-used but
+never over. redis-py's own retries are off for this client, so each failure is
+seen where it happens.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from core.limits import (
     CONTACT_KEEP,
@@ -62,7 +77,11 @@ from core.limits import (
     utc_day,
 )
 
+log = logging.getLogger(__name__)
+
 TTL_SECONDS = 400 * 86_400
+IN_DOUBT_SECONDS = 120.0  # how long a call in doubt is sent again before it fails
+READ_RETRY_SECONDS = 2.0  # reads (usage) are tried again this long after a broken connection
 KEYS_PER_CANDIDATE = 6
 ARGS_PER_CANDIDATE = 8
 HEADER_ARGS = 5
@@ -166,23 +185,39 @@ def _opt(value: int | float | None) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def sent_nothing(error: BaseException) -> bool:
+    """Whether a failed call surely never reached Redis: its connection was refused or could not open.
+
+    Any other failure (a reset, a closed connection, a timeout on a reply) may have come
+    after Redis ran the call.
+    """
+    cause = error.__cause__
+    return isinstance(cause, (ConnectionRefusedError, socket.gaierror)) or (
+        isinstance(error, redis.TimeoutError) and str(error) == "Timeout connecting to server")
+
+
 class RedisLimits:
     """`core.limits.Limits` on a real Redis server (see the module docstring).
 
     The client is created lazily so it binds to the event loop that uses it;
-    `close` releases it. Redis errors propagate: callers must fail closed.
+    `close` releases it. Redis errors propagate, but a call in doubt is sent again
+    first (the module docstring): callers must fail closed.
     """
 
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, in_doubt_seconds: float = IN_DOUBT_SECONDS) -> None:
         self.url = url
         self.namespace = namespace
+        self.in_doubt_seconds = in_doubt_seconds
+        self.in_doubt = 0  # calls that were in doubt and were answered by sending them again
+        self.in_doubt_abandoned = 0  # calls still in doubt after `in_doubt_seconds`: failed
         self._client: aioredis.Redis | None = None
         self._script = None
 
     @property
     def client(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(self.url, decode_responses=True)
+            # No retries inside redis-py: `_answered` decides what may be sent again.
+            self._client = aioredis.Redis.from_url(self.url, decode_responses=True, retry=Retry(NoBackoff(), 0))
             # EVALSHA, loading the script (EVAL fallback) on NOSCRIPT.
             self._script = self._client.register_script(RESERVE_LUA)
         return self._client
@@ -256,7 +291,41 @@ class RedisLimits:
             return Reservation(None, False, {})
         keys, args = self._call(candidates, policy, decision)
         _ = self.client
-        return self._answer(candidates, await self._script(keys=keys, args=args))
+        reply = await self._answered(lambda: self._script(keys=keys, args=args), resend=decision is not None)
+        return self._answer(candidates, reply)
+
+    async def _answered(self, call: Callable[[], Awaitable], resend: bool, doubt_seconds: float | None = None):
+        """`call()`'s reply; sent again, while in doubt, until Redis answers (the module docstring).
+
+        `resend`: whether running the call twice is the same as once (every reservation names its
+        decision, or it only reads). Without it, any failure is raised.
+        """
+        limit = self.in_doubt_seconds if doubt_seconds is None else doubt_seconds
+        since: float | None = None
+        pause = 0.02
+        while True:
+            try:
+                reply = await call()
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                if not resend or (since is None and sent_nothing(error)):
+                    raise
+                now = time.monotonic()
+                if since is None:
+                    since = now
+                    log.warning("Redis limits: a call is in doubt (%r); sending it again until Redis answers", error)
+                elif now - since > limit:
+                    if doubt_seconds is None:
+                        self.in_doubt_abandoned += 1
+                        log.error("Redis limits: a call still in doubt after %.0f s fails; its campaigns may count "
+                                  "an offer that was not sent", limit)
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, 1.0)
+                continue
+            if since is not None and doubt_seconds is None:
+                self.in_doubt += 1
+                log.warning("Redis limits: the call in doubt was answered after %.1f s", time.monotonic() - since)
+            return reply
 
     async def reserve_many(self, requests: Sequence[Request]) -> list[Reservation | Exception]:
         """One round trip: a pipeline (not a transaction) of one script call per reservation.
@@ -266,32 +335,40 @@ class RedisLimits:
         others standing; a connection that fails raises (the caller fails closed for all).
         """
         answers: list[Reservation | Exception | None] = []
-        sent: list[tuple[int, list[Candidate]]] = []
-        pipe = self.client.pipeline(transaction=False)
+        sent: list[tuple[int, list[Candidate], list[str], list[str], str | None]] = []
         for candidates, policy, decision in requests:
             candidates = list(candidates)
             asks = bool(candidates) or decision is not None
             answers.append(None if asks else Reservation(None, False, {}))
             if asks:
                 keys, args = self._call(candidates, policy, decision)
-                await self._script(keys=keys, args=args, client=pipe)  # queued, not sent
-                sent.append((len(answers) - 1, candidates))
+                sent.append((len(answers) - 1, candidates, keys, args, decision))
         if sent:
-            replies = await pipe.execute(raise_on_error=False)
-            for (i, candidates), reply in zip(sent, replies):
+            async def call() -> list:
+                pipe = self.client.pipeline(transaction=False)
+                for _, _, keys, args, _ in sent:
+                    await self._script(keys=keys, args=args, client=pipe)  # queued, not sent
+                return await pipe.execute(raise_on_error=False)
+
+            # Sent again only if each of its reservations is a decision's, which the script recalls.
+            replies = await self._answered(call, resend=all(s[4] is not None for s in sent))
+            for (i, candidates, _, _, _), reply in zip(sent, replies):
                 answers[i] = reply if isinstance(reply, Exception) else self._answer(candidates, reply)
         return answers
 
     async def usage(self, campaign_id: str, day: str | None = None) -> dict:
         day = day or utc_day(time.time())
-        total, daily = await self.client.mget(self.total_key(campaign_id), self.day_key(campaign_id, day))
+        total, daily = await self._answered(
+            lambda: self.client.mget(self.total_key(campaign_id), self.day_key(campaign_id, day)),
+            resend=True, doubt_seconds=READ_RETRY_SECONDS)
         return {"total": int(total or 0), "day": int(daily or 0), "date": day}
 
     async def usage_many(self, campaign_ids: Sequence[str], day: str | None = None) -> dict[str, dict]:
         """`usage` of many campaigns in one round trip (the dashboard reads every campaign's)."""
         day = day or utc_day(time.time())
         keys = [k for cid in campaign_ids for k in (self.total_key(cid), self.day_key(cid, day))]
-        values = await self.client.mget(keys) if keys else []
+        values = await self._answered(lambda: self.client.mget(keys), resend=True,
+                                      doubt_seconds=READ_RETRY_SECONDS) if keys else []
         return {cid: {"total": int(values[2 * i] or 0), "day": int(values[2 * i + 1] or 0), "date": day}
                 for i, cid in enumerate(campaign_ids)}
 

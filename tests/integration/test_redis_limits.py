@@ -105,6 +105,133 @@ async def test_redis_errors_propagate():
         await store.close()
 
 
+# -- a reply lost after Redis ran the script ----------------------------------------
+
+class LosingProxy:
+    """A TCP proxy to the real Redis that loses one reply, the way a Redis shutdown loses the call in flight.
+
+    It passes bytes both ways until a client sends a chunk holding `marker`. It forwards that
+    chunk, waits for Redis's reply, drops it, closes both connections, and refuses connections
+    for `down` seconds (it stops listening). After that it passes everything again.
+    """
+
+    def __init__(self, target: str, marker: bytes = b"EVALSHA", down: float = 3.0) -> None:
+        url = redis.connection.parse_url(target)
+        self.host, self.port = url.get("host", "127.0.0.1"), url.get("port", 6379)
+        self.marker, self.down, self.lost = marker, down, 0
+        self.server: asyncio.base_events.Server | None = None
+        self.listen_port = 0
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{self.listen_port}/0"
+
+    async def _serve(self, client_r, client_w) -> None:
+        redis_r, redis_w = await asyncio.open_connection(self.host, self.port)
+        losing = asyncio.Event()
+        dropped = asyncio.Event()
+
+        async def back() -> None:
+            while data := await redis_r.read(65536):
+                if losing.is_set():
+                    dropped.set()
+                    return
+                client_w.write(data)
+                await client_w.drain()
+
+        pump = asyncio.create_task(back())
+        try:
+            while data := await client_r.read(65536):
+                if self.marker in data and not self.lost:
+                    self.lost += 1
+                    losing.set()
+                    redis_w.write(data)
+                    await redis_w.drain()
+                    await asyncio.wait_for(dropped.wait(), 5)  # Redis ran it and answered: the answer is dropped
+                    self.server.close()
+                    asyncio.get_running_loop().call_later(self.down, lambda: asyncio.ensure_future(self.start()))
+                    return
+                redis_w.write(data)
+                await redis_w.drain()
+        finally:
+            pump.cancel()
+            client_w.close()
+            redis_w.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["reserve", "reserve_many"])
+async def test_a_reservation_whose_reply_was_lost_is_recalled_not_failed(redis_url, together):
+    """Redis ran the script, the reply was lost, and Redis stayed away 3 s (longer than redis-py's
+    own retries last): the call is sent again when Redis is back, and answers what it reserved.
+    Failing it closed would leave the budget counting an offer nobody was sent."""
+    proxy = LosingProxy(redis_url, down=3.0)
+    store, reader = RedisLimits(await proxy.start(), namespace := _namespace()), RedisLimits(redis_url, namespace)
+    offer = Candidate("asg-1", "camp", "cust-1", T0, total_budget=5)
+    try:
+        began = time.monotonic()
+        if together:
+            [answer] = await store.reserve_many([([offer], ContactPolicy(), "decision-1")])
+        else:
+            answer = await store.reserve([offer], ContactPolicy(), "decision-1")
+        assert proxy.lost == 1 and time.monotonic() - began >= 3.0
+        assert answer == Reservation(offer, True, {})  # the offer the lost call reserved, recalled
+        assert store.in_doubt == 1 and store.in_doubt_abandoned == 0
+        assert (await reader.usage("camp", offer.day))["total"] == 1  # counted once
+    finally:
+        proxy.close()
+        await reader.clear()
+        await store.close()
+        await reader.close()
+
+
+async def test_a_call_in_doubt_too_long_fails_and_says_so(redis_url):
+    proxy = LosingProxy(redis_url, down=3.0)
+    store = RedisLimits(await proxy.start(), _namespace(), in_doubt_seconds=0.5)
+    offer = Candidate("asg-1", "camp", "cust-1", T0)
+    try:
+        with pytest.raises(redis.ConnectionError):
+            await store.reserve_many([([offer], ContactPolicy(), "decision-1")])
+        assert store.in_doubt_abandoned == 1 and store.in_doubt == 0
+    finally:
+        proxy.close()
+        await RedisLimits(redis_url, store.namespace).clear()
+        await store.close()
+
+
+async def test_a_reservation_of_no_decision_is_never_sent_twice(redis_url):
+    """Without a decision key the script cannot recall, so sending it again could reserve twice: it fails."""
+    proxy = LosingProxy(redis_url, down=0.2)
+    store, reader = RedisLimits(await proxy.start(), namespace := _namespace()), RedisLimits(redis_url, namespace)
+    offer = Candidate("asg-1", "camp", "cust-1", T0)
+    try:
+        with pytest.raises(redis.ConnectionError):
+            await store.reserve([offer], ContactPolicy())
+        assert proxy.lost == 1 and store.in_doubt == 0
+        assert (await reader.usage("camp", offer.day))["total"] == 1  # it ran: the caller's offer is lost to it
+    finally:
+        proxy.close()
+        await reader.clear()
+        await store.close()
+        await reader.close()
+
+
+async def test_a_refused_connection_fails_at_once():
+    """Nothing can have been sent on a refused connection: no waiting, the caller fails closed."""
+    store = RedisLimits("redis://127.0.0.1:1/0", _namespace())  # nothing listens on port 1
+    began = time.monotonic()
+    try:
+        with pytest.raises(redis.ConnectionError):
+            await store.reserve_many([([Candidate("a", "c", "u", T0)], ContactPolicy(), "decision")])
+        assert time.monotonic() - began < 1.0 and store.in_doubt == 0
+    finally:
+        await store.close()
+
+
 # -- differential: the twin decides exactly as Redis ---------------------------------
 
 limit = st.none() | st.integers(0, 3)
