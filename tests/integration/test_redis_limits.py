@@ -5,6 +5,8 @@
 * a differential hypothesis test feeds one random call sequence to both and
   demands identical Reservations and counters;
 * two OS processes with several tasks each race for a budget of 100.
+* a proxy loses a reply after Redis ran the script: the call is sent again, never failed
+  closed while Redis holds its reservation.
 
 Redis: $REDIS_URL, else redis://127.0.0.1:16379/0 (`scripts/services up`).
 Each test uses its own namespace and deletes its keys afterwards.
@@ -115,7 +117,7 @@ class LosingProxy:
     for `down` seconds (it stops listening). After that it passes everything again.
     """
 
-    def __init__(self, target: str, marker: bytes = b"EVALSHA", down: float = 3.0) -> None:
+    def __init__(self, target: str, marker: bytes = b"EVALSHA", down: float = 1.0) -> None:
         url = redis.connection.parse_url(target)
         self.host, self.port = url.get("host", "127.0.0.1"), url.get("port", 6379)
         self.marker, self.down, self.lost = marker, down, 0
@@ -166,10 +168,10 @@ class LosingProxy:
 
 @pytest.mark.parametrize("together", [False, True], ids=["reserve", "reserve_many"])
 async def test_a_reservation_whose_reply_was_lost_is_recalled_not_failed(redis_url, together):
-    """Redis ran the script, the reply was lost, and Redis stayed away 3 s (longer than redis-py's
-    own retries last): the call is sent again when Redis is back, and answers what it reserved.
-    Failing it closed would leave the budget counting an offer nobody was sent."""
-    proxy = LosingProxy(redis_url, down=3.0)
+    """Redis ran the script, the reply was lost, and Redis stayed away a second: the call is sent
+    again when Redis is back, and answers what it reserved. Failing it closed (as redis-py's error
+    asked, before) left the budget counting an offer nobody was sent."""
+    proxy = LosingProxy(redis_url, down=1.0)
     store, reader = RedisLimits(await proxy.start(), namespace := _namespace()), RedisLimits(redis_url, namespace)
     offer = Candidate("asg-1", "camp", "cust-1", T0, total_budget=5)
     try:
@@ -178,7 +180,7 @@ async def test_a_reservation_whose_reply_was_lost_is_recalled_not_failed(redis_u
             [answer] = await store.reserve_many([([offer], ContactPolicy(), "decision-1")])
         else:
             answer = await store.reserve([offer], ContactPolicy(), "decision-1")
-        assert proxy.lost == 1 and time.monotonic() - began >= 3.0
+        assert proxy.lost == 1 and time.monotonic() - began >= 1.0
         assert answer == Reservation(offer, True, {})  # the offer the lost call reserved, recalled
         assert store.in_doubt == 1 and store.in_doubt_abandoned == 0
         assert (await reader.usage("camp", offer.day))["total"] == 1  # counted once
@@ -190,7 +192,7 @@ async def test_a_reservation_whose_reply_was_lost_is_recalled_not_failed(redis_u
 
 
 async def test_a_call_in_doubt_too_long_fails_and_says_so(redis_url):
-    proxy = LosingProxy(redis_url, down=3.0)
+    proxy = LosingProxy(redis_url, down=2.0)
     store = RedisLimits(await proxy.start(), _namespace(), in_doubt_seconds=0.5)
     offer = Candidate("asg-1", "camp", "cust-1", T0)
     try:
