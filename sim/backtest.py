@@ -17,6 +17,11 @@ pymc-marketing. Each classifier gets its ROC AUC and, where it gives probabiliti
 score and mean prediction against the observed rate; lifetime value gets its MAE, its Spearman
 rank correlation and its mean against the actual mean.
 
+Each of our figures is also set against BG/NBD's (Gamma-Gamma's for value) as a difference with a
+95% interval: a paired bootstrap over the customers (scipy's `bootstrap`, percentile method, a
+fixed seed), the same resamples for both models. A difference whose interval holds zero is
+*level*: on this history, the two cannot be told apart.
+
 The history is a CSV (or whitespace-separated text) of customer id, date or time, amount and
 optionally quantity and category, one transaction a row, or our own JSONL events.
 """
@@ -247,24 +252,77 @@ def regressor_row(name: str, actual: list[float], predicted: list[float]) -> dic
             "mean_predicted": sum(predicted) / len(predicted), "mean_actual": sum(actual) / len(actual)}
 
 
+def mae(actual: Sequence[float], predicted: Sequence[float]) -> float:
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(actual, predicted))
+
+
+RESAMPLES = 200  # the bootstrap's resamples for each difference's interval (`--intervals`)
+# Each figure's function of (truth, prediction), and whether higher is better.
+FIGURES: dict[str, tuple[Callable[[Sequence[float], Sequence[float]], float], bool]] = {
+    "roc_auc": (roc_auc, True), "brier": (brier, False), "mae": (mae, False), "spearman": (spearman, True),
+}
+
+
+def differences(truth: Sequence[float], ours: Sequence[float], theirs: Sequence[float], figures: Sequence[str],
+                resamples: int = RESAMPLES, seed: int = 0) -> dict[str, dict]:
+    """Ours minus theirs on each of `figures`, with a 95% interval from a paired bootstrap over customers.
+
+    Each figure gets `{"difference", "low", "high", "verdict"}`; the verdict is "ahead" or
+    "behind" for ours when the interval is clear of zero (on the better or the worse side of
+    that figure), else "level".
+    """
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    arrays = tuple(np.asarray(v, dtype=float) for v in (truth, ours, theirs))
+    functions = [FIGURES[f][0] for f in figures]
+
+    def statistic(t, o, h):
+        return np.array([f(t, o) - f(t, h) for f in functions])
+
+    point = statistic(*arrays)
+    interval = bootstrap(arrays, statistic, paired=True, vectorized=False, n_resamples=resamples,
+                         confidence_level=0.95, method="percentile", random_state=seed).confidence_interval
+    out = {}
+    for i, figure in enumerate(figures):
+        low, high, higher = float(interval.low[i]), float(interval.high[i]), FIGURES[figure][1]
+        if math.isnan(low) or math.isnan(high) or low <= 0 <= high:
+            verdict = "level"
+        else:
+            verdict = "ahead" if (low > 0) == higher else "behind"
+        out[figure] = {"difference": float(point[i]), "low": low, "high": high, "verdict": verdict}
+    return out
+
+
 # -- the run ---------------------------------------------------------------------------------------
+
+def _kept(row, name: str, truth: list, predictions: list, *more) -> dict:
+    """`row(...)`, holding the predictions under "_scores" for the intervals (taken off before it is shown)."""
+    return {**row(name, truth, predictions, *more), "_scores": predictions}
+
 
 def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: float, propensity_days: float = 14.0,
              baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
-             oracle=None, version_every: int | None = None, learn_window_days: float | None = None) -> dict:
+             oracle=None, version_every: int | None = None, learn_window_days: float | None = None,
+             resamples: int = RESAMPLES) -> dict:
     """The whole comparison as a JSON-able dict: `{"data": ..., "churn": [rows], "propensity": ..., "lifetime_value": ...}`."""
     return backtests(transactions, cutoff, [horizon_days], propensity_days, baselines, progress, total, oracle,
-                     version_every, learn_window_days)[0]
+                     version_every, learn_window_days, resamples)[0]
 
 
 def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Sequence[float], propensity_days: float = 14.0,
               baselines: bool = True, progress: Callable[[int], None] | None = None,
               total: Callable[[int], None] | None = None, oracle=None, version_every: int | None = None,
-              learn_window_days: float | None = None) -> list[dict]:
+              learn_window_days: float | None = None, resamples: int = RESAMPLES,
+              say: Callable[[str], None] | None = None) -> list[dict]:
     """`backtest` at each of `horizons` from one replay and one fit of the baselines: a list of its dicts.
 
     The models are those of a worker whose churn window is the longest horizon; the shorter ones are
-    that worker's answers over them (`LoyaltyEngine.at_horizon`)."""
+    that worker's answers over them (`LoyaltyEngine.at_horizon`). `resamples`: the bootstrap's, for
+    the intervals of our differences from BG/NBD (0: none). `say` hears what step is under way."""
+    say = say or (lambda line: None)
     horizons = [float(h) for h in horizons]
     if not horizons or len(set(horizons)) != len(horizons) or min(horizons) <= 0:
         raise BacktestError(f"horizons must be distinct positive numbers of days, not {horizons}")
@@ -288,8 +346,10 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
     if baselines:
         from sim.baselines import classic_scores
 
+        say("backtest: fitting BG/NBD and Gamma-Gamma (pymc-marketing)")
         classic = classic_scores(transactions, customers, cutoff, horizons, propensity_days)
     results = []
+    propensity = None
     for horizon in horizons:
         scored = ours[horizon]
         truth = actuals(transactions, customers, cutoff, horizon, propensity_days)
@@ -303,10 +363,12 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
                      "replay_seconds": round(replay_seconds, 1), "version_every": version_every,
                      "learn_window_days": learn_window_days,
                      **({"churn_window_days": max(horizons)} if len(horizons) > 1 else {})},
-            "churn": [classifier_row("ours (churn)", churned, [scored[c]["churn_probability"] for c in customers], True)],
-            "propensity": [classifier_row("ours (propensity)", soon, [scored[c]["propensity_to_buy"] for c in customers],
-                                          True)],
-            "lifetime_value": [regressor_row("ours (lifetime value)", spend, [scored[c]["lifetime_value"] for c in customers]),
+            "churn": [_kept(classifier_row, "ours (churn)", churned,
+                            [scored[c]["churn_probability"] for c in customers], True)],
+            "propensity": [_kept(classifier_row, "ours (propensity)", soon,
+                                 [scored[c]["propensity_to_buy"] for c in customers], True)],
+            "lifetime_value": [_kept(regressor_row, "ours (lifetime value)", spend,
+                                     [scored[c]["lifetime_value"] for c in customers]),
                                regressor_row("zero for everyone", spend, [0.0] * len(customers))],
             "purchases": [regressor_row("ours (expected purchases)", counts,
                                         [scored[c]["expected_purchases"] for c in customers]),
@@ -327,6 +389,20 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
             result["lifetime_value"].append(regressor_row("BG/NBD x Gamma-Gamma", spend, classic["bgnbd_gg_spend"][horizon]))
             result["purchases"].append(regressor_row("BG/NBD", counts, classic["bgnbd_purchases"][horizon]))
             result["baseline_parameters"] = classic["parameters"]
+            if resamples:
+                say(f"backtest: intervals at {horizon:g} days ({resamples} resamples)")
+                if propensity is None:  # the same window at every horizon
+                    propensity = differences(soon, result["propensity"][0]["_scores"], classic["bgnbd_purchase_soon"],
+                                             ("roc_auc", "brier"), resamples)
+                result["versus"] = {
+                    "churn": {"against": "BG/NBD P(no purchase)", **differences(
+                        churned, result["churn"][0]["_scores"], classic["bgnbd_no_purchase"][horizon],
+                        ("roc_auc", "brier"), resamples)},
+                    "propensity": {"against": "BG/NBD P(purchase)", **propensity},
+                    "lifetime_value": {"against": "BG/NBD x Gamma-Gamma", **differences(
+                        spend, result["lifetime_value"][0]["_scores"], classic["bgnbd_gg_spend"][horizon],
+                        ("mae", "spearman"), resamples)},
+                }
         if oracle is not None:  # `models.btyd.Parameters` the history was drawn from (`sim.btyd`)
             from sim.btyd import oracle_scores
 
@@ -337,6 +413,8 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
                                                        True))
             result["lifetime_value"].append(regressor_row("oracle (true parameters)", spend, best["spend"]))
             result["purchases"].append(regressor_row("oracle (true parameters)", counts, best["purchases"]))
+        for rows in (result["churn"], result["propensity"], result["lifetime_value"]):
+            rows[0].pop("_scores", None)
         results.append(result)
     return results
 
@@ -357,6 +435,7 @@ def render(result: dict) -> str:
         for r in rows:
             lines.append(f"  {r['model']:<38} {fmt(r['roc_auc']):>8} {fmt(r.get('brier')):>8} "
                          f"{fmt(r.get('mean_predicted')):>15}")
+        lines += _versus(result, target)
         lines.append("")
     for target, what, digits in (("lifetime_value", "lifetime value: spend within the horizon", 2),
                                  ("purchases", "purchases: days with a purchase within the horizon", 4)):
@@ -365,6 +444,7 @@ def render(result: dict) -> str:
         for r in result[target]:
             lines.append(f"  {r['model']:<38} {fmt(r['mae'], digits):>8} {fmt(r['spearman']):>8} "
                          f"{fmt(r['mean_predicted'], digits):>15} {fmt(r['mean_actual'], digits):>12}")
+        lines += _versus(result, target)
         lines.append("")
     lines.pop()  # the blank line after the last table
     if result.get("offers", {}).get("campaigns"):
@@ -375,8 +455,22 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
+FIGURE_NAMES = {"roc_auc": "ROC AUC", "brier": "Brier", "mae": "MAE", "spearman": "Spearman"}
+
+
+def _versus(result: dict, target: str) -> list[str]:
+    """The line under a table: ours minus the classic model, each figure with its interval and verdict."""
+    versus = result.get("versus", {}).get(target)
+    if not versus:
+        return []
+    parts = [f"{FIGURE_NAMES[k]} {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}] {v['verdict']}"
+             for k, v in versus.items() if k != "against"]
+    return [f"  ours minus {versus['against']}, 95% interval: " + "; ".join(parts)]
+
+
 def write_json(result: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(result, indent=1, default=float) + "\n", encoding="utf-8")
 
 
-__all__ = ["BacktestError", "Transaction", "backtest", "backtests", "read_transactions", "render", "write_json"]
+__all__ = ["BacktestError", "Transaction", "backtest", "backtests", "differences", "read_transactions", "render",
+           "write_json"]

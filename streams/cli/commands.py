@@ -209,6 +209,8 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
     option("--out", "out_file", type=click.Path(dir_okay=False), default="backtest.json", show_default=True,
            help="Where the figures go as JSON."),
     option("--no-baselines", is_flag=True, default=False, help="Only our models (no pymc-marketing fit)."),
+    option("--intervals", type=click.IntRange(min=0), default=200, show_default=True,
+           help="Bootstrap resamples for the 95% intervals of our figures minus BG/NBD's (0: no intervals)."),
     option("--truth", type=click.Path(exists=True, dir_okay=False), default=None,
            help="The truth file of `loyalty simulate --population btyd`: adds the oracle (BG/NBD and Gamma-Gamma "
                 "at the parameters the history was drawn from)."),
@@ -219,8 +221,8 @@ async def replay(self, events_file: str, out_dir: str, partitions: int, version_
     VERSION_EVERY,
 )
 async def backtest(self, history: str, cutoff: str, horizon: str, propensity_days: float, learn_window_days,
-                   out_file: str, no_baselines: bool, truth, id_col, time_col, amount_col, quantity_col,
-                   version_every) -> None:
+                   out_file: str, no_baselines: bool, intervals: int, truth, id_col, time_col, amount_col,
+                   quantity_col, version_every) -> None:
     """Our models against recency, frequency and BG/NBD + Gamma-Gamma on a purchase history: replay what is
     before the cutoff through the worker's core, score every customer as of the cutoff, judge by what followed."""
     from sim import backtest as bt
@@ -238,10 +240,16 @@ async def backtest(self, history: str, cutoff: str, horizon: str, propensity_day
     except (bt.BacktestError, ValueError, KeyError) as error:
         raise SystemExit(f"backtest: {error}") from None
     bar: list[ProgressBar] = []
+
+    def say(line: str) -> None:  # a step after the replay: its bar is done
+        if bar:
+            bar[0].close()
+        print(line, file=sys.stderr, flush=True)
+
     results = await asyncio.to_thread(
         bt.backtests, transactions, at, horizons, propensity_days, not no_baselines,
         lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
-        oracle, version_every, learn_window_days,
+        oracle, version_every, learn_window_days, intervals, say,
     )
     if bar:
         bar[0].close()

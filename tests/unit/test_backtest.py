@@ -113,6 +113,22 @@ def test_several_horizons_from_one_replay_give_what_each_horizon_alone_gives(tmp
     assert counted["BG/NBD"]["mean_actual"] > 0
     assert counted["ours (expected purchases)"]["spearman"] > 0.3 and counted["BG/NBD"]["spearman"] > 0.3
     assert "purchases: days with a purchase" in bt.render(long)
+    # Each of our figures against the classic model's: a difference with its interval, under its table.
+    for result in (short, long):
+        versus = result["versus"]
+        assert versus["churn"]["against"] == "BG/NBD P(no purchase)"
+        assert versus["lifetime_value"]["against"] == "BG/NBD x Gamma-Gamma"
+        for target, figures in (("churn", ("roc_auc", "brier")), ("propensity", ("roc_auc", "brier")),
+                                ("lifetime_value", ("mae", "spearman"))):
+            ours = result[target][0]
+            theirs = next(r for r in result[target] if r["model"] == versus[target]["against"])
+            for figure in figures:
+                d = versus[target][figure]
+                assert d["difference"] == pytest.approx(ours[figure] - theirs[figure], abs=1e-9)
+                assert d["low"] <= d["difference"] <= d["high"] and d["verdict"] in ("ahead", "behind", "level")
+        assert "_scores" not in result["churn"][0]
+        assert "ours minus BG/NBD P(no purchase), 95% interval: ROC AUC" in bt.render(result)
+    assert short["versus"]["propensity"] == long["versus"]["propensity"]  # one window, whatever the horizon
     # The horizons differ where they should: churn is likelier over 30 days than over 120.
     assert short["churn"][0]["mean_predicted"] > long["churn"][0]["mean_predicted"]
     assert short["churn"][0]["observed_rate"] > long["churn"][0]["observed_rate"]
@@ -132,3 +148,20 @@ def test_the_propensity_label_is_its_own_window_whatever_the_horizon(tmp_path):
     assert week.bought_soon == quarter.bought_soon and any(week.bought_soon.values())
     # and some bought in the second week only, which a week's horizon does not see as churn's "no"
     assert any(week.churned[c] and week.bought_soon[c] for c in customers)
+
+
+def test_a_difference_is_ahead_behind_or_level_by_its_interval():
+    """Paired over the same customers: a model that ranks and fits better is ahead on both figures,
+    the worse one behind, and a model against itself is level with a zero-width interval."""
+    rng = random.Random(5)
+    truth = [float(rng.random() < 0.3) for _ in range(3_000)]
+    sharp = [min(0.99, max(0.01, 0.3 + 0.5 * (t - 0.3) + rng.gauss(0, 0.15))) for t in truth]
+    blunt = [min(0.99, max(0.01, 0.3 + 0.1 * (t - 0.3) + rng.gauss(0, 0.15))) for t in truth]
+    better = bt.differences(truth, sharp, blunt, ("roc_auc", "brier"), resamples=100)
+    assert better["roc_auc"]["verdict"] == "ahead" and better["roc_auc"]["low"] > 0
+    assert better["brier"]["verdict"] == "ahead" and better["brier"]["high"] < 0  # lower is better
+    worse = bt.differences(truth, blunt, sharp, ("roc_auc", "brier"), resamples=100)
+    assert worse["roc_auc"]["verdict"] == worse["brier"]["verdict"] == "behind"
+    same = bt.differences(truth, sharp, sharp, ("roc_auc", "mae"), resamples=50)
+    assert all(v == {"difference": 0.0, "low": 0.0, "high": 0.0, "verdict": "level"} for v in same.values())
+    assert bt.differences(truth, sharp, blunt, ("roc_auc",), resamples=100) == {"roc_auc": better["roc_auc"]}
