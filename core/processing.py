@@ -31,6 +31,7 @@ from schemas.topics import CUSTOMER_EVENTS
 MODELS = CUSTOMER_EVENTS
 
 log = logging.getLogger("loyalty.processing")
+LOG_EVERY = 100  # of the decisions failed closed, the first and every this-many-th are logged
 
 
 @dataclass
@@ -174,6 +175,7 @@ class Processor:
         self.hold = hold
         self._queue: list[_Waiting] = []
         self._held = 0
+        self.failed_closed = 0  # decisions the limits could not confirm: no offer (the log names 1 in LOG_EVERY)
         self._customers: set[str] = set()  # those with a decision held
         # partition -> the earliest deadline a held decision could leave one of its customers with,
         # where that is before the deadline the index holds for them
@@ -316,7 +318,7 @@ class Processor:
             try:
                 reservation = await self.limits.reserve(request[0], self.policy, request[1])
             except Exception as error:  # noqa: BLE001 - fail closed: no offer the limits did not confirm
-                log.warning("limits unavailable, no offer for %s: %s", decision.customer_id, error)
+                self._failed_closed(decision.customer_id, error)
                 result.limits_errors += 1
                 reservation = None
         self._commit(result, outcome, as_of, applied, reservation)
@@ -393,10 +395,17 @@ class Processor:
                 continue
             reservation = next(answer)
             if isinstance(reservation, Exception):
-                log.warning("limits unavailable, no offer for %s: %s", waiting.outcome.state.customer_id, reservation)
+                self._failed_closed(waiting.outcome.state.customer_id, reservation)
                 waiting.result.limits_errors += 1
                 reservation = None
             self._commit(waiting.result, waiting.outcome, waiting.as_of, waiting.applied, reservation)
+
+    def _failed_closed(self, customer_id: str, error: Exception) -> None:
+        """Log a decision the limits could not confirm: the first and every `LOG_EVERY`-th, not each of an outage's."""
+        self.failed_closed += 1
+        if self.failed_closed == 1 or self.failed_closed % LOG_EVERY == 0:
+            log.warning("limits unavailable, no offer for %s (failed closed: %d so far): %s",
+                        customer_id, self.failed_closed, error)
 
     def _store(self, state: CustomerState) -> None:
         self.save(state)

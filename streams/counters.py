@@ -20,6 +20,10 @@ class Counters:
     examples_learned: int = 0
     redis_errors: int = 0
     limits_errors: int = 0
+    # Reservations whose reply was lost (Redis may have run them): answered when sent again, or
+    # failed after LOYALTY_LIMITS_IN_DOUBT_SECONDS (`streams.redis.limits`).
+    limits_in_doubt: int = 0
+    limits_in_doubt_abandoned: int = 0
     last_dead_letter: dict | None = None
     # The dashboard's: dead letters by (source topic, reason), offers by campaign, blocks by (campaign, reason).
     dead_letter_reasons: Counter = field(default_factory=Counter)
@@ -49,6 +53,8 @@ class Counters:
             "examples_learned": self.examples_learned,
             "redis_errors": self.redis_errors,
             "limits_errors": self.limits_errors,
+            "limits_in_doubt": self.limits_in_doubt,
+            "limits_in_doubt_abandoned": self.limits_in_doubt_abandoned,
             "last_dead_letter": self.last_dead_letter,
             "first_handled_at": self.first_handled_at,
             "last_handled_at": self.last_handled_at,

@@ -21,8 +21,8 @@ from streams.kafka.versions import ModelFollower
 settings = get_settings()
 file_catalog = load_catalog(settings.catalog_file)
 engine = LoyaltyEngine(file_catalog, config=settings.engine_config())
-limits = RedisLimits(settings.redis_url, settings.app_id, settings.limits_in_doubt_seconds)
 counters = Counters()
+limits = RedisLimits(settings.redis_url, settings.app_id, settings.limits_in_doubt_seconds, counters)
 outbox = Outbox(settings)
 states = BatchStates(outbox)
 processor = Processor(engine, states.load, states.save, limits, settings.contact_policy(), partitions=settings.partitions,

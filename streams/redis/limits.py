@@ -204,10 +204,12 @@ class RedisLimits:
     first (the module docstring): callers must fail closed.
     """
 
-    def __init__(self, url: str, namespace: str, in_doubt_seconds: float = IN_DOUBT_SECONDS) -> None:
+    def __init__(self, url: str, namespace: str, in_doubt_seconds: float = IN_DOUBT_SECONDS, counters=None) -> None:
+        """`counters`: a `streams.counters.Counters` that counts the calls in doubt as well (health, metrics)."""
         self.url = url
         self.namespace = namespace
         self.in_doubt_seconds = in_doubt_seconds
+        self.counters = counters
         self.in_doubt = 0  # calls that were in doubt and were answered by sending them again
         self.in_doubt_abandoned = 0  # calls still in doubt after `in_doubt_seconds`: failed
         self._client: aioredis.Redis | None = None
@@ -316,6 +318,8 @@ class RedisLimits:
                 elif now - since > limit:
                     if doubt_seconds is None:
                         self.in_doubt_abandoned += 1
+                        if self.counters is not None:
+                            self.counters.limits_in_doubt_abandoned += 1
                         log.error("Redis limits: a call still in doubt after %.0f s fails; its campaigns may count "
                                   "an offer that was not sent", limit)
                     raise
@@ -324,6 +328,8 @@ class RedisLimits:
                 continue
             if since is not None and doubt_seconds is None:
                 self.in_doubt += 1
+                if self.counters is not None:
+                    self.counters.limits_in_doubt += 1
                 log.warning("Redis limits: the call in doubt was answered after %.1f s", time.monotonic() - since)
             return reply
 

@@ -61,6 +61,10 @@ TOTALS = (
     ("loyalty_examples_learned_total", "Labeled examples the models learned from.", "examples_learned"),
     ("loyalty_redis_errors_total", "Failed writes of scores to Redis.", "redis_errors"),
     ("loyalty_limits_errors_total", "Failed contact-limit checks.", "limits_errors"),
+    ("loyalty_limits_in_doubt_total", "Reservations whose reply was lost, answered when sent again.",
+     "limits_in_doubt"),
+    ("loyalty_limits_in_doubt_abandoned_total", "Reservations still in doubt after the limit: failed closed.",
+     "limits_in_doubt_abandoned"),
 )
 # Per model, where its report has the figure: the report key, the name, the help.
 MODEL_GAUGES = (

@@ -6,7 +6,7 @@ from streams.kafka import topics
 from streams.app import app
 from streams.lifecycle import ready
 from streams.web.metrics import consumer_lag, render
-from streams.runtime import catalog, counters, engine, in_order, learner_here, limits, snapshots, versions
+from streams.runtime import catalog, counters, engine, in_order, learner_here, snapshots, versions
 
 
 @app.page("/api/loyalty/v1/health/")
@@ -28,9 +28,7 @@ async def health(web, request):
             "catalog": catalog.status(),
             "models": {"churn": {"version": engine.models.versions()["churn"], "examples_learned": engine.churn.n_learned}},
             "model_source": model_source(),
-            "counters": {**counters.snapshot(), "out_of_order": in_order.dropped, "commits_held": in_order.held,
-                         # Reservations whose reply was lost: answered when sent again, or failed after the limit.
-                         "limits_in_doubt": limits.in_doubt, "limits_in_doubt_abandoned": limits.in_doubt_abandoned},
+            "counters": {**counters.snapshot(), "out_of_order": in_order.dropped, "commits_held": in_order.held},
             # Each input partition's next offset to process, and Faust's read offset: [expected, read].
             "ordering": in_order.status(getattr(app.consumer, "_read_offset", None)),
         }

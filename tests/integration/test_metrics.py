@@ -82,7 +82,8 @@ def test_metrics_match_the_counters_of_the_records_handled(settings, start_worke
         ("loyalty_assignments_out_total", "assignments_out"), ("loyalty_badges_out_total", "badges_out"),
         ("loyalty_labels_out_total", "labels_out"),
         ("loyalty_examples_learned_total", "examples_learned"), ("loyalty_redis_errors_total", "redis_errors"),
-        ("loyalty_limits_errors_total", "limits_errors"),
+        ("loyalty_limits_errors_total", "limits_errors"), ("loyalty_limits_in_doubt_total", "limits_in_doubt"),
+        ("loyalty_limits_in_doubt_abandoned_total", "limits_in_doubt_abandoned"),
     ]:
         assert samples[(name, frozenset())] == counters[key], name
     assert worker.health()["counters"] == counters  # nothing moved while scraping

@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.limits import Candidate, ContactPolicy, MemoryLimits, Reservation, utc_day
-from streams.redis.limits import RedisLimits
+from streams.counters import Counters
+from streams.redis.limits import RESERVE_LUA, RedisLimits
 from tests.unit.test_limits import (  # noqa: F401  (collected here, run on both implementations)
     DAY,
     T0,
@@ -171,9 +172,12 @@ async def test_a_reservation_whose_reply_was_lost_is_recalled_not_failed(redis_u
     """Redis ran the script, the reply was lost, and Redis stayed away a second: the call is sent
     again when Redis is back, and answers what it reserved. Failing it closed (as redis-py's error
     asked, before) left the budget counting an offer nobody was sent."""
-    proxy = LosingProxy(redis_url, down=1.0)
-    store, reader = RedisLimits(await proxy.start(), namespace := _namespace()), RedisLimits(redis_url, namespace)
+    proxy, counters = LosingProxy(redis_url, down=1.0), Counters()
+    store = RedisLimits(await proxy.start(), namespace := _namespace(), counters=counters)
+    reader = RedisLimits(redis_url, namespace)
     offer = Candidate("asg-1", "camp", "cust-1", T0, total_budget=5)
+    # Loaded, so the call whose reply is lost runs (a fresh Redis answers NOSCRIPT: nothing ran).
+    await reader.client.script_load(RESERVE_LUA)
     try:
         began = time.monotonic()
         if together:
@@ -183,6 +187,7 @@ async def test_a_reservation_whose_reply_was_lost_is_recalled_not_failed(redis_u
         assert proxy.lost == 1 and time.monotonic() - began >= 1.0
         assert answer == Reservation(offer, True, {})  # the offer the lost call reserved, recalled
         assert store.in_doubt == 1 and store.in_doubt_abandoned == 0
+        assert (counters.limits_in_doubt, counters.limits_in_doubt_abandoned) == (1, 0)  # on /health/ and /metrics
         assert (await reader.usage("camp", offer.day))["total"] == 1  # counted once
     finally:
         proxy.close()
@@ -210,6 +215,7 @@ async def test_a_reservation_of_no_decision_is_never_sent_twice(redis_url):
     proxy = LosingProxy(redis_url, down=0.2)
     store, reader = RedisLimits(await proxy.start(), namespace := _namespace()), RedisLimits(redis_url, namespace)
     offer = Candidate("asg-1", "camp", "cust-1", T0)
+    await reader.client.script_load(RESERVE_LUA)  # as above: the call whose reply is lost runs
     try:
         with pytest.raises(redis.ConnectionError):
             await store.reserve([offer], ContactPolicy())

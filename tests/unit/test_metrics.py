@@ -66,6 +66,7 @@ def make_counters() -> Counters:
     c.processed.update({"t-purchases": 4, "t-payments": 2})
     c.dead_lettered.update({"t-purchases": 1})
     c.assignments_out, c.badges_out, c.examples_learned, c.redis_errors, c.limits_errors = 6, 2, 11, 1, 0
+    c.limits_in_doubt, c.limits_in_doubt_abandoned = 3, 1
     return c
 
 
@@ -86,6 +87,8 @@ def test_render_gives_counters_histogram_and_models():
         ("loyalty_examples_learned_total", {}, 11),
         ("loyalty_redis_errors_total", {}, 1),
         ("loyalty_limits_errors_total", {}, 0),
+        ("loyalty_limits_in_doubt_total", {}, 3),
+        ("loyalty_limits_in_doubt_abandoned_total", {}, 1),
         ("loyalty_record_seconds_count", {}, 1),
         ("loyalty_model_roc_auc", {"model": "churn"}, 0.75),
         ("loyalty_model_mae", {"model": "lifetime_value"}, 4.5),

@@ -283,3 +283,31 @@ def test_reviews_come_out_alike_however_the_partitions_are_read():
     assert sum('"trigger":"sweep"' in t for t in level) > 10  # reviews made decisions
     assert backlog == level
     assert backlog_states == level_states
+
+
+class _AwayLimits(MemoryLimits):
+    """Limits that cannot be reached: every reservation fails, as with Redis down."""
+
+    async def reserve(self, *args, **kwargs):
+        raise ConnectionError("limits away")
+
+    async def reserve_many(self, requests):
+        raise ConnectionError("limits away")
+
+
+@pytest.mark.parametrize("hold", [0, 64])
+def test_decisions_failed_closed_are_counted_each_and_logged_one_in_a_hundred(hold, caplog):
+    """An outage fails every decision closed: each is counted, but the log gets the first and every
+    hundredth with the count so far, not a line for each."""
+    _, events = population.generate(customers=300, days=60, seed=4)
+    records = [(population.topic_of(e), e.customer_id.encode(), e.model_dump_json().encode()) for e in events]
+    engine = LoyaltyEngine(load_catalog(None), config=EngineConfig())
+    states = {}
+    processor = Processor(engine, states.get, lambda s: states.__setitem__(s.customer_id, s), _AwayLimits(),
+                          ContactPolicy(max_offers=3, window_days=7), partitions=2, hold=hold)
+    caplog.set_level("WARNING", logger="loyalty.processing")
+    failed = sum(r.limits_errors for r in drive_in_batches(processor, records, 50))
+    assert failed == processor.failed_closed > 200
+    lines = [r.getMessage() for r in caplog.records if "limits unavailable" in r.getMessage()]
+    assert len(lines) == 1 + failed // 100
+    assert "(failed closed: 1 so far)" in lines[0] and "(failed closed: 100 so far)" in lines[1]
