@@ -21,7 +21,7 @@ from core import Catalog, LoyaltyEngine
 from schemas.campaigns import Campaign
 from schemas.headers import headers_for
 from schemas.offers import OfferSnapshot
-from streams.kafka.follow import Follower
+from streams.kafka.follow import FOLLOWER_FETCH, Follower
 from streams.settings import Settings
 
 log = logging.getLogger("loyalty.catalog")
@@ -76,6 +76,7 @@ class CatalogFollower(Follower):
             "group.id": f"catalog-{uuid.uuid4().hex[:8]}",  # never committed: every worker reads everything
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            **FOLLOWER_FETCH,
         })
         partitions = [TopicPartition(self.settings.topic(t), 0, OFFSET_BEGINNING) for t in ("offers", "campaigns")]
         consumer.assign(partitions)

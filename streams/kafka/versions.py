@@ -23,7 +23,7 @@ from core import LoyaltyEngine
 from core.learner import Learner
 from models.snapshot import SnapshotRejected
 from schemas.models import ModelVersionRecord
-from streams.kafka.follow import Follower
+from streams.kafka.follow import FOLLOWER_FETCH, Follower
 from streams.settings import Settings
 
 log = logging.getLogger("loyalty.versions")
@@ -68,6 +68,7 @@ class ModelFollower(Follower):
             "group.id": f"models-{uuid.uuid4().hex[:8]}",  # never committed: every worker reads everything
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            **FOLLOWER_FETCH,
         })
         consumer.assign([TopicPartition(self.settings.topic("models"), 0, OFFSET_BEGINNING)])
         while True:
