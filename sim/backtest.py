@@ -246,9 +246,7 @@ def classifier_row(name: str, labels: list[bool], scores: list[float], probabili
 
 
 def regressor_row(name: str, actual: list[float], predicted: list[float]) -> dict:
-    from sklearn.metrics import mean_absolute_error
-
-    return {"model": name, "mae": float(mean_absolute_error(actual, predicted)), "spearman": spearman(actual, predicted),
+    return {"model": name, "mae": mae(actual, predicted), "spearman": spearman(actual, predicted),
             "mean_predicted": sum(predicted) / len(predicted), "mean_actual": sum(actual) / len(actual)}
 
 
@@ -297,11 +295,6 @@ def differences(truth: Sequence[float], ours: Sequence[float], theirs: Sequence[
 
 
 # -- the run ---------------------------------------------------------------------------------------
-
-def _kept(row, name: str, truth: list, predictions: list, *more) -> dict:
-    """`row(...)`, holding the predictions under "_scores" for the intervals (taken off before it is shown)."""
-    return {**row(name, truth, predictions, *more), "_scores": predictions}
-
 
 def backtest(transactions: list[Transaction], cutoff: datetime, horizon_days: float, propensity_days: float = 14.0,
              baselines: bool = True, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
@@ -357,18 +350,17 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
         soon = [truth.bought_soon[c] for c in customers]
         spend = [truth.spend[c] for c in customers]
         counts = [float(truth.purchase_days[c]) for c in customers]
+        predicted = {target: [scored[c][score] for c in customers] for target, score in (
+            ("churn", "churn_probability"), ("propensity", "propensity_to_buy"), ("lifetime_value", "lifetime_value"))}
         result = {
             "data": {"transactions": len(transactions), "before_cutoff": len(before), "customers": len(customers),
                      "cutoff": cutoff.isoformat(), "horizon_days": horizon, "propensity_days": propensity_days,
                      "replay_seconds": round(replay_seconds, 1), "version_every": version_every,
                      "learn_window_days": learn_window_days,
                      **({"churn_window_days": max(horizons)} if len(horizons) > 1 else {})},
-            "churn": [_kept(classifier_row, "ours (churn)", churned,
-                            [scored[c]["churn_probability"] for c in customers], True)],
-            "propensity": [_kept(classifier_row, "ours (propensity)", soon,
-                                 [scored[c]["propensity_to_buy"] for c in customers], True)],
-            "lifetime_value": [_kept(regressor_row, "ours (lifetime value)", spend,
-                                     [scored[c]["lifetime_value"] for c in customers]),
+            "churn": [classifier_row("ours (churn)", churned, predicted["churn"], True)],
+            "propensity": [classifier_row("ours (propensity)", soon, predicted["propensity"], True)],
+            "lifetime_value": [regressor_row("ours (lifetime value)", spend, predicted["lifetime_value"]),
                                regressor_row("zero for everyone", spend, [0.0] * len(customers))],
             "purchases": [regressor_row("ours (expected purchases)", counts,
                                         [scored[c]["expected_purchases"] for c in customers]),
@@ -392,15 +384,15 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
             if resamples:
                 say(f"backtest: intervals at {horizon:g} days ({resamples} resamples)")
                 if propensity is None:  # the same window at every horizon
-                    propensity = differences(soon, result["propensity"][0]["_scores"], classic["bgnbd_purchase_soon"],
+                    propensity = differences(soon, predicted["propensity"], classic["bgnbd_purchase_soon"],
                                              ("roc_auc", "brier"), resamples)
                 result["versus"] = {
                     "churn": {"against": "BG/NBD P(no purchase)", **differences(
-                        churned, result["churn"][0]["_scores"], classic["bgnbd_no_purchase"][horizon],
+                        churned, predicted["churn"], classic["bgnbd_no_purchase"][horizon],
                         ("roc_auc", "brier"), resamples)},
                     "propensity": {"against": "BG/NBD P(purchase)", **propensity},
                     "lifetime_value": {"against": "BG/NBD x Gamma-Gamma", **differences(
-                        spend, result["lifetime_value"][0]["_scores"], classic["bgnbd_gg_spend"][horizon],
+                        spend, predicted["lifetime_value"], classic["bgnbd_gg_spend"][horizon],
                         ("mae", "spearman"), resamples)},
                 }
         if oracle is not None:  # `models.btyd.Parameters` the history was drawn from (`sim.btyd`)
@@ -413,8 +405,6 @@ def backtests(transactions: list[Transaction], cutoff: datetime, horizons: Seque
                                                        True))
             result["lifetime_value"].append(regressor_row("oracle (true parameters)", spend, best["spend"]))
             result["purchases"].append(regressor_row("oracle (true parameters)", counts, best["purchases"]))
-        for rows in (result["churn"], result["propensity"], result["lifetime_value"]):
-            rows[0].pop("_scores", None)
         results.append(result)
     return results
 

@@ -314,14 +314,16 @@ class RedisLimits:
                 now = time.monotonic()
                 if since is None:
                     since = now
-                    log.warning("Redis limits: a call is in doubt (%r); sending it again until Redis answers", error)
+                    if doubt_seconds is None:  # a reservation (a read is only tried again)
+                        log.warning("Redis limits: a reservation is in doubt (%r); sending it again until Redis "
+                                    "answers", error)
                 elif now - since > limit:
                     if doubt_seconds is None:
                         self.in_doubt_abandoned += 1
                         if self.counters is not None:
                             self.counters.limits_in_doubt_abandoned += 1
-                        log.error("Redis limits: a call still in doubt after %.0f s fails; its campaigns may count "
-                                  "an offer that was not sent", limit)
+                        log.error("Redis limits: a reservation still in doubt after %.0f s fails; its campaigns may "
+                                  "count an offer that was not sent", limit)
                     raise
                 await asyncio.sleep(pause)
                 pause = min(2 * pause, 1.0)
@@ -330,7 +332,7 @@ class RedisLimits:
                 self.in_doubt += 1
                 if self.counters is not None:
                     self.counters.limits_in_doubt += 1
-                log.warning("Redis limits: the call in doubt was answered after %.1f s", time.monotonic() - since)
+                log.warning("Redis limits: the reservation in doubt was answered after %.1f s", time.monotonic() - since)
             return reply
 
     async def reserve_many(self, requests: Sequence[Request]) -> list[Reservation | Exception]:

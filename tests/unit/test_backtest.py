@@ -126,7 +126,6 @@ def test_several_horizons_from_one_replay_give_what_each_horizon_alone_gives(tmp
                 d = versus[target][figure]
                 assert d["difference"] == pytest.approx(ours[figure] - theirs[figure], abs=1e-9)
                 assert d["low"] <= d["difference"] <= d["high"] and d["verdict"] in ("ahead", "behind", "level")
-        assert "_scores" not in result["churn"][0]
         assert "ours minus BG/NBD P(no purchase), 95% interval: ROC AUC" in bt.render(result)
     assert short["versus"]["propensity"] == long["versus"]["propensity"]  # one window, whatever the horizon
     # The horizons differ where they should: churn is likelier over 30 days than over 120.
