@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     # A reservation whose reply was lost may have run: it is sent again until Redis answers,
     # for at most this long (`streams.redis.limits`).
     limits_in_doubt_seconds: float = Field(
-        default=120.0, gt=0,
+        default=30.0, gt=0,
         description="Longest a reservation in doubt (Redis may have run it, its reply was lost) is sent again.",
     )
     switch_interval_ms: float = Field(

@@ -80,7 +80,7 @@ from core.limits import (
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 400 * 86_400
-IN_DOUBT_SECONDS = 120.0  # how long a call in doubt is sent again before it fails
+IN_DOUBT_SECONDS = 30.0  # how long a call in doubt is sent again before it fails (a restart takes seconds)
 READ_RETRY_SECONDS = 2.0  # reads (usage) are tried again this long after a broken connection
 KEYS_PER_CANDIDATE = 6
 ARGS_PER_CANDIDATE = 8
