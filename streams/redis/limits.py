@@ -46,7 +46,7 @@ reservation names its decision is sent again until Redis answers: the script
 recalls what the decision reserved (or reserves it now, if it never ran), and
 the caller gets the true answer. Only a connection that was refused proves
 nothing was sent; that call fails at once. A call in doubt for longer than
-`in_doubt_seconds` fails too (counted in `in_doubt_abandoned`): its campaign
+`in_doubt_seconds` fails too (counted in `limits_in_doubt_abandoned`): its campaign
 may then count one offer more than it sent, so a budget can go under-used but
 never over. redis-py's own retries are off for this client, so each failure is
 seen where it happens.
@@ -76,6 +76,7 @@ from core.limits import (
     decided_before,
     utc_day,
 )
+from streams.counters import Counters
 
 log = logging.getLogger(__name__)
 
@@ -204,14 +205,15 @@ class RedisLimits:
     first (the module docstring): callers must fail closed.
     """
 
-    def __init__(self, url: str, namespace: str, in_doubt_seconds: float = IN_DOUBT_SECONDS, counters=None) -> None:
-        """`counters`: a `streams.counters.Counters` that counts the calls in doubt as well (health, metrics)."""
+    def __init__(self, url: str, namespace: str, in_doubt_seconds: float = IN_DOUBT_SECONDS,
+                 counters: Counters | None = None) -> None:
+        """`counters`: where the reservations in doubt are counted (`limits_in_doubt`, answered when sent
+        again; `limits_in_doubt_abandoned`, failed after `in_doubt_seconds`): the worker's, which
+        /health/ and /metrics show. Its own when none is given."""
         self.url = url
         self.namespace = namespace
         self.in_doubt_seconds = in_doubt_seconds
-        self.counters = counters
-        self.in_doubt = 0  # calls that were in doubt and were answered by sending them again
-        self.in_doubt_abandoned = 0  # calls still in doubt after `in_doubt_seconds`: failed
+        self.counters = Counters() if counters is None else counters
         self._client: aioredis.Redis | None = None
         self._script = None
 
@@ -296,13 +298,14 @@ class RedisLimits:
         reply = await self._answered(lambda: self._script(keys=keys, args=args), resend=decision is not None)
         return self._answer(candidates, reply)
 
-    async def _answered(self, call: Callable[[], Awaitable], resend: bool, doubt_seconds: float | None = None):
+    async def _answered(self, call: Callable[[], Awaitable], resend: bool, reserves: bool = True):
         """`call()`'s reply; sent again, while in doubt, until Redis answers (the module docstring).
 
         `resend`: whether running the call twice is the same as once (every reservation names its
-        decision, or it only reads). Without it, any failure is raised.
+        decision, or it only reads). Without it, any failure is raised. `reserves`: a reservation,
+        tried for `in_doubt_seconds` and counted; else a read, tried for `READ_RETRY_SECONDS`.
         """
-        limit = self.in_doubt_seconds if doubt_seconds is None else doubt_seconds
+        limit = self.in_doubt_seconds if reserves else READ_RETRY_SECONDS
         since: float | None = None
         pause = 0.02
         while True:
@@ -314,24 +317,20 @@ class RedisLimits:
                 now = time.monotonic()
                 if since is None:
                     since = now
-                    if doubt_seconds is None:  # a reservation (a read is only tried again)
+                    if reserves:
                         log.warning("Redis limits: a reservation is in doubt (%r); sending it again until Redis "
                                     "answers", error)
                 elif now - since > limit:
-                    if doubt_seconds is None:
-                        self.in_doubt_abandoned += 1
-                        if self.counters is not None:
-                            self.counters.limits_in_doubt_abandoned += 1
+                    if reserves:
+                        self.counters.limits_in_doubt_abandoned += 1
                         log.error("Redis limits: a reservation still in doubt after %.0f s fails; its campaigns may "
                                   "count an offer that was not sent", limit)
                     raise
                 await asyncio.sleep(pause)
                 pause = min(2 * pause, 1.0)
                 continue
-            if since is not None and doubt_seconds is None:
-                self.in_doubt += 1
-                if self.counters is not None:
-                    self.counters.limits_in_doubt += 1
+            if since is not None and reserves:
+                self.counters.limits_in_doubt += 1
                 log.warning("Redis limits: the reservation in doubt was answered after %.1f s", time.monotonic() - since)
             return reply
 
@@ -368,7 +367,7 @@ class RedisLimits:
         day = day or utc_day(time.time())
         total, daily = await self._answered(
             lambda: self.client.mget(self.total_key(campaign_id), self.day_key(campaign_id, day)),
-            resend=True, doubt_seconds=READ_RETRY_SECONDS)
+            resend=True, reserves=False)
         return {"total": int(total or 0), "day": int(daily or 0), "date": day}
 
     async def usage_many(self, campaign_ids: Sequence[str], day: str | None = None) -> dict[str, dict]:
@@ -376,7 +375,7 @@ class RedisLimits:
         day = day or utc_day(time.time())
         keys = [k for cid in campaign_ids for k in (self.total_key(cid), self.day_key(cid, day))]
         values = await self._answered(lambda: self.client.mget(keys), resend=True,
-                                      doubt_seconds=READ_RETRY_SECONDS) if keys else []
+                                      reserves=False) if keys else []
         return {cid: {"total": int(values[2 * i] or 0), "day": int(values[2 * i + 1] or 0), "date": day}
                 for i, cid in enumerate(campaign_ids)}
 
