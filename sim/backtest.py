@@ -49,6 +49,11 @@ QUANTITY_COLUMNS = ("quantity", "qty", "number_of_cds", "units")
 CATEGORY_COLUMNS = ("category", "department", "dept")
 
 
+# Why `read_transactions` leaves a row out.
+NO_CUSTOMER = "no customer id"
+RETURN = "a negative amount (a return)"
+
+
 class BacktestError(ValueError):
     """The history cannot be backtested as asked (a missing column, a bad row, no customers)."""
 
@@ -90,9 +95,16 @@ def _column(header: Sequence[str], wanted: str | None, names: Sequence[str], wha
 
 def read_transactions(path: str | Path, *, id_col: str | None = None, time_col: str | None = None,
                       amount_col: str | None = None, quantity_col: str | None = None,
-                      category_col: str | None = None) -> list[Transaction]:
-    """The transactions of a CSV or whitespace-separated file with a header row, or of our JSONL events."""
+                      category_col: str | None = None, left_out: dict[str, int] | None = None) -> list[Transaction]:
+    """The transactions of a CSV or whitespace-separated file with a header row, or of our JSONL events.
+
+    Rows that are not a customer's purchase are left out, as the classic models' users filter them,
+    and counted in `left_out` (if given) by reason: a row without a customer id (a guest sale) and a
+    row with a negative amount (a return or a cancellation). Any other row that cannot be read stops
+    the reading with its line number.
+    """
     path = Path(path)
+    left_out = {} if left_out is None else left_out
     if path.suffix == ".jsonl":
         return _from_events(path)
     with open(path, encoding="utf-8", newline="") as handle:
@@ -112,6 +124,10 @@ def read_transactions(path: str | Path, *, id_col: str | None = None, time_col: 
                 continue
             try:
                 cid, when, amount, quantity, category = (row[c] if c is not None else None for c in columns)
+                reason = (NO_CUSTOMER if not cid.strip() else RETURN if float(amount) < 0 else None)
+                if reason is not None:
+                    left_out[reason] = left_out.get(reason, 0) + 1
+                    continue
                 out.append(Transaction(cid.strip(), parse_time(when), float(amount),
                                        max(1, int(float(quantity))) if quantity else 1,
                                        category.strip() if category else "all"))
@@ -141,11 +157,16 @@ def purchase_events(transactions: Iterable[Transaction]) -> list[PurchaseEvent]:
     events = []
     for n, t in enumerate(ordered):
         unit = round(t.amount / t.quantity, 2)
-        events.append(PurchaseEvent(
-            event_id=f"bt-{n}", customer_id=t.customer_id, store_id="backtest", occurred_at=t.at,
-            items=[LineItem(sku="item", category=t.category[:64] or "all", quantity=t.quantity, unit_price=unit)],
-            total=round(t.amount, 2), payment_method="other",
-        ))
+        try:
+            event = PurchaseEvent(
+                event_id=f"bt-{n}", customer_id=t.customer_id, store_id="backtest", occurred_at=t.at,
+                items=[LineItem(sku="item", category=t.category[:64] or "all", quantity=t.quantity, unit_price=unit)],
+                total=round(t.amount, 2), payment_method="other",
+            )
+        except ValueError as error:  # an amount no point of sale sends (NaN, beyond the contract's bound)
+            reason = "; ".join(e["msg"] for e in error.errors()) if hasattr(error, "errors") else str(error)
+            raise BacktestError(f"customer {t.customer_id} at {t.at.isoformat()}, amount {t.amount}: {reason}") from None
+        events.append(event)
     return events
 
 

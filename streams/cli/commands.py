@@ -230,8 +230,11 @@ async def backtest(self, history: str, cutoff: str, horizon: str, propensity_day
     try:
         horizons = _horizons(horizon)
         at = bt.parse_time(cutoff)
+        left_out: dict[str, int] = {}
         transactions = bt.read_transactions(history, id_col=id_col, time_col=time_col, amount_col=amount_col,
-                                            quantity_col=quantity_col)
+                                            quantity_col=quantity_col, left_out=left_out)
+        for reason, rows in left_out.items():
+            self.say(f"backtest: {rows} rows with {reason} left out")
         oracle = None
         if truth:
             from sim import btyd
@@ -246,13 +249,17 @@ async def backtest(self, history: str, cutoff: str, horizon: str, propensity_day
             bar[0].close()
         print(line, file=sys.stderr, flush=True)
 
-    results = await asyncio.to_thread(
-        bt.backtests, transactions, at, horizons, propensity_days, not no_baselines,
-        lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
-        oracle, version_every, learn_window_days, intervals, say,
-    )
-    if bar:
-        bar[0].close()
+    try:
+        results = await asyncio.to_thread(
+            bt.backtests, transactions, at, horizons, propensity_days, not no_baselines,
+            lambda done: bar[0].update(done), lambda n: bar.append(ProgressBar(n, file=sys.stderr, description="replay")),
+            oracle, version_every, learn_window_days, intervals, say,
+        )
+    except bt.BacktestError as error:  # the history cannot answer what was asked (a horizon past its end, ...)
+        raise SystemExit(f"backtest: {error}") from None
+    finally:
+        if bar:
+            bar[0].close()
     # One horizon: its dict, as before; several: {"horizons": [one dict per horizon]}.
     bt.write_json(results[0] if len(results) == 1 else {"horizons": results}, out_file)
     print("\n\n".join(bt.render(result) for result in results))

@@ -164,3 +164,16 @@ def test_a_difference_is_ahead_behind_or_level_by_its_interval():
     same = bt.differences(truth, sharp, sharp, ("roc_auc", "mae"), resamples=50)
     assert all(v == {"difference": 0.0, "low": 0.0, "high": 0.0, "verdict": "level"} for v in same.values())
     assert bt.differences(truth, sharp, blunt, ("roc_auc",), resamples=100) == {"roc_auc": better["roc_auc"]}
+
+
+def test_returns_and_guest_sales_are_left_out_and_counted(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text("customer_id,date,amount\nc1,19970101,10.00\nc1,19970201,-5.00\n,19970203,7.00\n"
+                    "c2,19970105,0\n c3 ,19970109,12.50\n")
+    left_out: dict = {}
+    transactions = bt.read_transactions(path, left_out=left_out)
+    assert [(t.customer_id, t.amount) for t in transactions] == [("c1", 10.0), ("c2", 0.0), ("c3", 12.5)]
+    assert left_out == {bt.RETURN: 1, bt.NO_CUSTOMER: 1}
+    # An amount the event contract refuses is named with its customer and time, not a validation trace.
+    with pytest.raises(bt.BacktestError, match=r"customer c9 at 1997-01-01.*amount nan"):
+        bt.purchase_events([bt.Transaction("c9", START, float("nan"))])

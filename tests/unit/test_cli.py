@@ -55,3 +55,15 @@ def test_backtest_names_a_bad_horizon(tmp_path):
         result = loyalty("backtest", "h.csv", "--cutoff", "1997-06-30", "--horizon", horizon, "--no-baselines",
                          cwd=tmp_path)
         assert result.returncode != 0 and "--horizon" in result.stderr and horizon in result.stderr
+
+
+def test_backtest_says_what_it_left_out_and_refuses_a_horizon_past_the_history_in_one_line(tmp_path):
+    (tmp_path / "h.csv").write_text("customer_id,date,amount\nc1,19970101,10.00\nc1,19970201,-5.00\n"
+                                    ",19970203,7.00\nc2,19970301,20.00\n")
+    result = loyalty("backtest", "h.csv", "--cutoff", "1997-02-15", "--horizon", "30", "--no-baselines",
+                     cwd=tmp_path)
+    assert result.returncode != 0
+    assert "1 rows with a negative amount (a return) left out" in result.stdout + result.stderr
+    assert "1 rows with no customer id left out" in result.stdout + result.stderr
+    assert "backtest: a horizon of 30 days runs past the history's last transaction" in result.stderr
+    assert "Traceback" not in result.stderr
