@@ -109,8 +109,10 @@ def read_transactions(path: str | Path, *, id_col: str | None = None, time_col: 
         return _from_events(path)
     with open(path, encoding="utf-8", newline="") as handle:
         first = handle.readline()
-        rows = (csv.reader(handle) if "," in first else (line.split() for line in handle))
-        header = next(csv.reader([first])) if "," in first else first.split()
+        # Commas, else semicolons (a spreadsheet's export where the comma is the decimal mark), else blanks.
+        delimiter = "," if "," in first else ";" if ";" in first else None
+        rows = (csv.reader(handle, delimiter=delimiter) if delimiter else (line.split() for line in handle))
+        header = next(csv.reader([first], delimiter=delimiter)) if delimiter else first.split()
         columns = [
             _column(header, id_col, ID_COLUMNS, "customer id"),
             _column(header, time_col, TIME_COLUMNS, "date or time"),
@@ -124,11 +126,14 @@ def read_transactions(path: str | Path, *, id_col: str | None = None, time_col: 
                 continue
             try:
                 cid, when, amount, quantity, category = (row[c] if c is not None else None for c in columns)
-                reason = (NO_CUSTOMER if not cid.strip() else RETURN if float(amount) < 0 else None)
+                if delimiter == ";":  # and a decimal comma
+                    amount, quantity = amount.replace(",", "."), quantity and quantity.replace(",", ".")
+                amount = float(amount)
+                reason = (NO_CUSTOMER if not cid.strip() else RETURN if amount < 0 else None)
                 if reason is not None:
                     left_out[reason] = left_out.get(reason, 0) + 1
                     continue
-                out.append(Transaction(cid.strip(), parse_time(when), float(amount),
+                out.append(Transaction(cid.strip(), parse_time(when), amount,
                                        max(1, int(float(quantity))) if quantity else 1,
                                        category.strip() if category else "all"))
             except (IndexError, ValueError) as error:

@@ -177,3 +177,10 @@ def test_returns_and_guest_sales_are_left_out_and_counted(tmp_path):
     # An amount the event contract refuses is named with its customer and time, not a validation trace.
     with pytest.raises(bt.BacktestError, match=r"customer c9 at 1997-01-01.*amount nan"):
         bt.purchase_events([bt.Transaction("c9", START, float("nan"))])
+
+
+def test_reads_a_semicolon_export_with_decimal_commas(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Customer_ID;Date;Amount;Quantity\nc1;1997-01-01;12,50;2\nc2;1997-01-03;7;1\n")
+    transactions = bt.read_transactions(path)
+    assert [(t.customer_id, t.amount, t.quantity) for t in transactions] == [("c1", 12.5, 2), ("c2", 7.0, 1)]
