@@ -22,6 +22,33 @@ SNAPSHOTS_NOT_USED = "not used: models from the learners' versions, watermarks f
 ready = {"value": False, "restored": False, "customers": 0, "misfiled": 0}
 
 
+@app.on_worker_init.connect
+def _create_missing_topics(sender, **kwargs) -> None:
+    """Before the consumer subscribes: create the project's missing topics, as `loyalty create-topics` does.
+
+    Without them Faust logs "Ignoring missing topic" and the worker waits, taking nothing, for topics
+    no one may create. A topic whose partition count breaks co-partitioning stops the worker here,
+    with the count to fix. A broker that cannot be reached or that refuses to create topics (an
+    account without the right) is logged and the start goes on: Faust waits for the broker, and the
+    topics may come from an operator.
+    """
+    from confluent_kafka import KafkaException
+
+    from streams.kafka.admin import TopicMismatch, ensure_topics
+
+    try:
+        # Faust may send the signal more than once: what a first call created, a second finds existing.
+        topics["created"] += [line for line in ensure_topics(settings, timeout=10.0) if ": created" in line]
+    except TopicMismatch as error:
+        raise SystemExit(f"loyalty worker: {error}") from None
+    except KafkaException as error:  # said once logging is set up (`_after_recovery`)
+        topics["error"] = str(error)
+
+
+# What `_create_missing_topics` did, logged once the worker's logging is set up (it runs before).
+topics: dict = {"created": [], "error": None}
+
+
 @app.on_rebalance_complete.connect
 async def _after_recovery(sender, **kwargs) -> None:
     # Sent after the tables of the new assignment are recovered, before agents resume.
@@ -33,6 +60,11 @@ async def _after_recovery(sender, **kwargs) -> None:
     in_order.guard(app.consumer)
     if not ready["restored"]:
         ready["restored"] = True
+        for line in topics["created"]:
+            log.info("topic %s", line)
+        if topics["error"]:
+            log.warning("could not check or create the topics (run `loyalty create-topics` when the broker "
+                        "allows): %s", topics["error"])
         # The catalog first: no decision is taken before every offer and campaign is known.
         await asyncio.to_thread(catalog.bootstrap)
         catalog.start()

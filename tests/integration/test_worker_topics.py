@@ -1,0 +1,44 @@
+"""A worker started before anyone ran `loyalty create-topics`: it makes the topics it needs, and
+refuses to start on a topic whose partition count would break co-partitioning."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.kafka.admin import PROJECT_TOPICS
+from tests.integration.conftest import WorkerProcess
+from tests.integration.test_services import listed_topics
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_worker_creates_the_missing_topics_it_needs(settings, tmp_path):
+    admin = AdminClient(settings.kafka_client_config())
+    wanted = {settings.topic(base) for base in PROJECT_TOPICS}
+    assert not wanted & set(admin.list_topics(timeout=10).topics)  # nothing made for this run yet
+    worker = WorkerProcess(settings, tmp_path)
+    try:
+        worker.start()  # ready: it took its partitions of the customer topics
+        assert {p.split(":")[0] for p in worker.health()["assigned_partitions"]} >= {
+            settings.topic("purchases"), settings.topic("engagements"), settings.topic("payments")}
+    finally:
+        worker.stop()
+    listed_topics(admin, lambda topics: wanted <= topics)
+    metadata = admin.list_topics(timeout=10).topics
+    assert len(metadata[settings.topic("purchases")].partitions) == settings.partitions
+    assert "topic " + settings.topic("purchases") + ": created (4 partitions)" in worker.log_path.read_text()
+
+
+def test_a_topic_that_breaks_co_partitioning_stops_the_worker_with_the_count_to_fix(settings, tmp_path):
+    admin = AdminClient(settings.kafka_client_config())
+    for future in admin.create_topics([NewTopic(settings.topic("purchases"), num_partitions=2)]).values():
+        future.result()
+    listed_topics(admin, lambda topics: settings.topic("purchases") in topics)
+    worker = WorkerProcess(settings, tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="worker exited") as failed:
+            worker.start(timeout=60)
+    finally:
+        worker.kill()
+    assert f"topic {settings.topic('purchases')} has 2 partitions but LOYALTY_PARTITIONS is 4" in str(failed.value)
