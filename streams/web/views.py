@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from streams.kafka import topics
 from streams.app import app
 from streams.lifecycle import ready
 from streams.web.metrics import consumer_lag, render
-from streams.runtime import catalog, counters, engine, in_order, learner_here, snapshots, versions
+from streams.runtime import catalog, counters, engine, in_order, learner_here, limits, snapshots, versions
+
+# How long /health/ waits for Redis to answer a PING.
+REDIS_PING_SECONDS = 1.0
+
+
+async def redis_status() -> dict:
+    """Whether the Redis of the limits and served scores answers now: `{"reachable": bool, "error": str | None}`.
+
+    Without it every offer decision fails closed (counted in `limits_errors`) and served scores are not
+    written; the worker goes on, so its readiness does not say this."""
+    try:
+        await asyncio.wait_for(limits.client.ping(), REDIS_PING_SECONDS)
+    except Exception as error:  # noqa: BLE001 - any failure is the answer
+        return {"reachable": False, "error": str(error) or type(error).__name__}
+    return {"reachable": True, "error": None}
 
 
 @app.page("/api/loyalty/v1/health/")
@@ -26,6 +43,7 @@ async def health(web, request):
             "customers_misfiled": ready["misfiled"],
             "snapshot": {"status": snapshots.status, "age_seconds": snapshots.age_seconds()},
             "catalog": catalog.status(),
+            "redis": await redis_status(),
             "models": {"churn": {"version": engine.models.versions()["churn"], "examples_learned": engine.churn.n_learned}},
             "model_source": model_source(),
             "counters": {**counters.snapshot(), "out_of_order": in_order.dropped, "commits_held": in_order.held},

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 def test_catalog_topics_bootstrap_and_a_new_campaign_takes_effect_live(settings, start_worker):
     worker = start_worker()
-    status = worker.health()["catalog"]
+    health = worker.health()
+    assert health["redis"] == {"reachable": True, "error": None}
+    status = health["catalog"]
     assert status["source"] == "file, published to the topics"
     assert (status["offers"], status["campaigns"]) == (8, 6)
     offers = read_topic(settings, "offers", expect=8, idle=0.5)

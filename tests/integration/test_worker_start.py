@@ -1,7 +1,10 @@
-"""A worker started before anyone ran `loyalty create-topics`: it makes the topics it needs, and
-refuses to start on a topic whose partition count would break co-partitioning."""
+"""A worker started where not everything is ready: before anyone ran `loyalty create-topics` (it makes
+the topics it needs, and refuses a topic whose partition count would break co-partitioning), and
+without its Redis (it starts, and /health/ says so)."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -13,17 +16,22 @@ from tests.integration.test_services import listed_topics
 pytestmark = pytest.mark.integration
 
 
-def test_a_worker_creates_the_missing_topics_it_needs(settings, tmp_path):
+def test_a_worker_creates_its_missing_topics_and_starts_without_its_redis_saying_so(settings, tmp_path):
     admin = AdminClient(settings.kafka_client_config())
     wanted = {settings.topic(base) for base in PROJECT_TOPICS}
     assert not wanted & set(admin.list_topics(timeout=10).topics)  # nothing made for this run yet
-    worker = WorkerProcess(settings, tmp_path)
+    with socket.socket() as sock:  # a port nothing listens on, for Redis
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    worker = WorkerProcess(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"}), tmp_path)
     try:
         worker.start()  # ready: it took its partitions of the customer topics
-        assert {p.split(":")[0] for p in worker.health()["assigned_partitions"]} >= {
-            settings.topic("purchases"), settings.topic("engagements"), settings.topic("payments")}
+        health = worker.health()
     finally:
         worker.stop()
+    assert {p.split(":")[0] for p in health["assigned_partitions"]} >= {
+        settings.topic("purchases"), settings.topic("engagements"), settings.topic("payments")}
+    assert health["redis"]["reachable"] is False and str(port) in health["redis"]["error"]
     listed_topics(admin, lambda topics: wanted <= topics)
     metadata = admin.list_topics(timeout=10).topics
     assert len(metadata[settings.topic("purchases")].partitions) == settings.partitions
