@@ -80,9 +80,10 @@ class WorkerCollector:
     """A `prometheus_client` collector over the worker's counters, latency, models and lag, read when scraped."""
 
     def __init__(self, counters, engine, lag: Mapping[tuple[str, int], int] | None = None,
-                 histogram: Histogram | None = None) -> None:
+                 histogram: Histogram | None = None, redis_up: bool | None = None) -> None:
         self.counters, self.engine, self.lag = counters, engine, lag
         self.histogram = histogram or record_latency
+        self.redis_up = redis_up
 
     def collect(self):
         counters = self.counters
@@ -111,6 +112,10 @@ class WorkerCollector:
             for (topic, partition), value in sorted(self.lag.items()):
                 family.add_metric([topic, str(partition)], value)
             yield family
+        if self.redis_up is not None:
+            yield GaugeMetricFamily("loyalty_redis_up", "1 if the Redis of the limits and served scores answered a "
+                                    "PING when scraped, else 0 (offer decisions then fail closed).",
+                                    value=1.0 if self.redis_up else 0.0)
 
 
 def _performance(performance):
@@ -135,10 +140,11 @@ def _performance(performance):
 
 
 def render(counters, engine, lag: Mapping[tuple[str, int], int] | None = None, *,
-           histogram: Histogram | None = None) -> str:
-    """The whole /metrics body. `lag` maps (topic, partition) to records behind; None leaves it out."""
+           histogram: Histogram | None = None, redis_up: bool | None = None) -> str:
+    """The whole /metrics body. `lag` maps (topic, partition) to records behind; `redis_up`, whether Redis
+    answered; None leaves either out."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(WorkerCollector(counters, engine, lag, histogram))
+    registry.register(WorkerCollector(counters, engine, lag, histogram, redis_up))
     return generate_latest(registry).decode()
 
 

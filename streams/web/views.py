@@ -91,4 +91,5 @@ async def prometheus_metrics(web, request):
     """Counters, record latency, model quality and consumer lag in Prometheus text format 0.0.4."""
     lag = input_lag()
     # aiohttp refuses a charset inside content_type and appends "; charset=utf-8" itself.
-    return web.text(render(counters, engine, lag), content_type="text/plain; version=0.0.4")
+    redis_up = (await redis_status())["reachable"]
+    return web.text(render(counters, engine, lag, redis_up=redis_up), content_type="text/plain; version=0.0.4")

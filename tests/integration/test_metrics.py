@@ -74,6 +74,7 @@ def test_metrics_match_the_counters_of_the_records_handled(settings, start_worke
 
     assert content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert types["loyalty_events_in_total"] == "counter" and types["loyalty_record_seconds"] == "histogram"
+    assert types["loyalty_redis_up"] == "gauge" and samples[("loyalty_redis_up", frozenset())] == 1.0
 
     assert by_label(samples, "loyalty_events_in_total", "topic") == {purchases: n} == counters["events_in"]
     assert by_label(samples, "loyalty_processed_total", "topic") == {purchases: len(events)} == counters["processed"]

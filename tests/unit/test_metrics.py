@@ -161,3 +161,10 @@ def test_each_campaigns_uplift_and_arms_are_gauges():
         labels = (("bound", bound), ("campaign", "spring"), ("measure", "purchase_rate"))
         assert samples[("loyalty_campaign_uplift", labels)] == report["purchase_rate"][key]
     assert report["purchase_rate"]["difference"] > 0
+
+
+def test_redis_up_is_a_gauge_only_where_the_view_asked_redis():
+    assert "loyalty_redis_up" not in render(Counters(), ENGINE)
+    for up, value in ((True, 1.0), (False, 0.0)):
+        samples = samples_of(render(Counters(), ENGINE, redis_up=up))
+        assert samples[("loyalty_redis_up", ())] == value
