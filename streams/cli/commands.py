@@ -260,6 +260,8 @@ async def backtest(self, history: str, cutoff: str, horizon: str, propensity_day
     finally:
         if bar:
             bar[0].close()
+    for result in results:  # what the reader passed over, by reason (`read_transactions`)
+        result["data"]["left_out"] = left_out
     # One horizon: its dict, as before; several: {"horizons": [one dict per horizon]}.
     bt.write_json(results[0] if len(results) == 1 else {"horizons": results}, out_file)
     print("\n\n".join(bt.render(result) for result in results))

@@ -67,3 +67,8 @@ def test_backtest_says_what_it_left_out_and_refuses_a_horizon_past_the_history_i
     assert "1 rows with no customer id left out" in result.stdout + result.stderr
     assert "backtest: a horizon of 30 days runs past the history's last transaction" in result.stderr
     assert "Traceback" not in result.stderr
+    result = loyalty("backtest", "h.csv", "--cutoff", "1997-02-15", "--horizon", "14", "--no-baselines",
+                     "--out", "b.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["data"]["left_out"] == {
+        "a negative amount (a return)": 1, "no customer id": 1}
