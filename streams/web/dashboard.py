@@ -31,7 +31,7 @@ from streams.lifecycle import ready
 from streams.runtime import counters, engine, limits, settings
 from streams.web.api import BASE, _error, _unauthorized
 from streams.web.metrics import record_latency
-from streams.web.views import input_lag, model_source
+from streams.web.views import input_lag, model_source, redis_status
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -72,14 +72,16 @@ def latency_buckets(histogram=record_latency) -> list[list[float]]:
     return out
 
 
-def local_figures() -> dict:
-    """This worker's own figures: counters, latency buckets, lag, watermark and the models it scores with."""
+async def local_figures() -> dict:
+    """This worker's own figures: counters, latency buckets, lag, watermark, whether its Redis answers, and
+    the models it scores with."""
     lag = input_lag() or {}
     c = counters
     return {
         "worker": str(app.conf.canonical_url),
         "read_at": time.time(),
         "ready": bool(ready["value"] and not app.rebalancing),
+        "redis": await redis_status(),
         "watermark": engine.watermark or None,
         "counters": {
             "events_in": dict(c.events_in),
@@ -145,7 +147,7 @@ async def dashboard_figures(self, request):
     if denied := _unauthorized(self, request, write=False):
         return denied
     if request.query.get("scope") == "local":
-        return self.json(local_figures())
+        return self.json(await local_figures())
     if request.query.get("scope") not in (None, "group"):
         return _error(self, 400, "scope must be 'group' or 'local'",
                       [{"field": "scope", "message": "one of: group, local"}])
@@ -157,7 +159,7 @@ async def dashboard_figures(self, request):
     return self.json({
         "read_at": time.time(),
         "answered_by": here,
-        "workers": [local_figures(), *peers],
+        "workers": [await local_figures(), *peers],
         "campaigns": await campaign_figures(),
         "offers_policy_value": engine.models.performance.policy_values(),
         "refresh_seconds": settings.dashboard_refresh_seconds,

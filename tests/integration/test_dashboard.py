@@ -49,6 +49,7 @@ def test_the_dashboard_shows_what_the_metrics_say_and_looks_up_a_customer(settin
     browser.get(url)
     wait = WebDriverWait(browser, 60, poll_frequency=0.3)
     wait.until(lambda d: _text(d, "status").startswith("live"))
+    assert _text(browser, "workers") == "1"  # its Redis answers: nothing flagged
 
     events = list(generate(customers=40, days=120, seed=5)[1])
     publisher = EventPublisher(settings)

@@ -11,12 +11,15 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.kafka.admin import PROJECT_TOPICS
 from tests.integration.conftest import WorkerProcess
+from tests.integration.test_dashboard import browser  # noqa: F401 - the fixture
 from tests.integration.test_services import listed_topics
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_worker_creates_its_missing_topics_and_starts_without_its_redis_saying_so(settings, tmp_path):
+def test_a_worker_creates_its_missing_topics_and_starts_without_its_redis_saying_so(settings, tmp_path, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     admin = AdminClient(settings.kafka_client_config())
     wanted = {settings.topic(base) for base in PROJECT_TOPICS}
     assert not wanted & set(admin.list_topics(timeout=10).topics)  # nothing made for this run yet
@@ -27,6 +30,10 @@ def test_a_worker_creates_its_missing_topics_and_starts_without_its_redis_saying
     try:
         worker.start()  # ready: it took its partitions of the customer topics
         health = worker.health()
+        browser.get(f"http://127.0.0.1:{worker.port}/dashboard/")  # the page flags it beside the workers
+        figure = WebDriverWait(browser, 60, poll_frequency=0.3).until(
+            lambda d: (e := d.find_element("id", "workers")).text.startswith("1") and e)
+        assert figure.text == "1 · Redis unreachable on 1" and figure.get_attribute("class") == "flag"
     finally:
         worker.stop()
     assert {p.split(":")[0] for p in health["assigned_partitions"]} >= {

@@ -159,7 +159,11 @@ function render(data) {
   const t = data.read_at;
   const workers = data.workers.filter((w) => !w.error);
   const failed = data.workers.filter((w) => w.error);
-  $("workers").textContent = `${workers.length}` + (failed.length ? ` (+${failed.length} not answering)` : "");
+  // A worker whose Redis does not answer fails every offer decision closed: said beside the count, flagged.
+  const noRedis = workers.filter((w) => w.redis && !w.redis.reachable).length;
+  $("workers").textContent = `${workers.length}` + (failed.length ? ` (+${failed.length} not answering)` : "") +
+    (noRedis ? ` · Redis unreachable on ${noRedis}` : "");
+  $("workers").className = noRedis ? "flag" : "";
 
   // Stream: totals, rates per topic, latency.
   const eventsIn = {}, deadByTopic = {};
