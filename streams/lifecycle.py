@@ -22,6 +22,10 @@ SNAPSHOTS_NOT_USED = "not used: models from the learners' versions, watermarks f
 ready = {"value": False, "restored": False, "customers": 0, "misfiled": 0}
 
 
+# What `_create_missing_topics` did, logged once the worker's logging is set up (it runs before).
+topics: dict = {"checked": False, "created": [], "error": None}
+
+
 @app.on_worker_init.connect
 def _create_missing_topics(sender, **kwargs) -> None:
     """Before the consumer subscribes: create the project's missing topics, as `loyalty create-topics` does.
@@ -32,21 +36,21 @@ def _create_missing_topics(sender, **kwargs) -> None:
     account without the right) is logged and the start goes on: Faust waits for the broker, and the
     topics may come from an operator.
     """
+    # Faust sends the signal twice at a worker's start (after autodiscovery, and from its CLI): check once,
+    # or a broker that cannot be reached would hold the start up for two timeouts.
+    if topics["checked"]:
+        return
+    topics["checked"] = True
     from confluent_kafka import KafkaException
 
     from streams.kafka.admin import TopicMismatch, ensure_topics
 
     try:
-        # Faust may send the signal more than once: what a first call created, a second finds existing.
-        topics["created"] += [line for line in ensure_topics(settings, timeout=10.0) if ": created" in line]
+        topics["created"] = [line for line in ensure_topics(settings, timeout=10.0) if ": created" in line]
     except TopicMismatch as error:
         raise SystemExit(f"loyalty worker: {error}") from None
     except KafkaException as error:  # said once logging is set up (`_after_recovery`)
         topics["error"] = str(error)
-
-
-# What `_create_missing_topics` did, logged once the worker's logging is set up (it runs before).
-topics: dict = {"created": [], "error": None}
 
 
 @app.on_rebalance_complete.connect
